@@ -1,0 +1,55 @@
+# Everything a fresh Debian 12 machine needs is installed by these targets
+# themselves: host packages with apt, Python packages in .venv, kernels in
+# ~/.cache/v4l2-unplug. Each step is a no-op when already done.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+HOST_PACKAGES := $(shell grep -v '^\#' vm/host-packages.txt)
+PYTEST_ARGS ?=
+
+.PHONY: all setup host-packages kernels run test unit bench lint clean
+
+all: run
+
+setup: host-packages $(VENV)/.installed
+
+host-packages:
+	@missing=$$(for p in $(HOST_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing host packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+# Fetch or build both kernel flavours once, before tests run in parallel.
+kernels: setup
+	$(BIN)/v4l2-unplug kernel --kernel debian --kernel debug
+
+run: setup
+	$(BIN)/v4l2-unplug topology --kernel debian
+
+test: kernels
+	$(BIN)/ruff check harness tests
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+unit: setup
+	$(BIN)/pytest -m 'not vm' $(PYTEST_ARGS)
+
+bench: kernels
+	$(BIN)/python -m tests.bench
+
+lint: setup
+	$(BIN)/ruff check harness tests
+
+clean:
+	rm -rf $(VENV) reports *.egg-info

@@ -1,0 +1,98 @@
+"""Building one driver out of tree and laying it over a kernel's module tree.
+
+This is how the `debian` flavour gets vimc at all, and how any flavour gets a
+patched vimc without rebuilding the kernel: copy the driver's sources, apply
+the patches, build against the kernel's build tree (Debian's headers or the
+debug kernel's O= directory), and drop the .ko into `updates/`, which depmod
+ranks above `kernel/`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness import cache
+from harness.errors import KernelError
+from harness.kernels.kernel import Kernel
+from harness.kernels.patches import apply_patches
+
+
+@dataclass(frozen=True)
+class ModuleSource:
+    """A driver directory in a kernel tree and the Kconfig symbol that builds it."""
+
+    name: str  # module name, e.g. "vimc"
+    subdir: str  # e.g. "drivers/media/test-drivers/vimc"
+    config: str  # e.g. "CONFIG_VIDEO_VIMC"
+
+
+VIMC = ModuleSource("vimc", "drivers/media/test-drivers/vimc", "CONFIG_VIDEO_VIMC")
+
+
+def depmod(root: Path, release: str) -> None:
+    depmod_bin = shutil.which("depmod") or "/sbin/depmod"
+    proc = subprocess.run([depmod_bin, "-b", str(root), release], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KernelError(f"depmod failed for {release}: {proc.stderr.strip()}")
+
+
+def build_module(
+    kbuild: Path, tree: Path, module: ModuleSource, patches: Sequence[Path], out: Path
+) -> Path:
+    """Build `module` from `tree` against `kbuild`; return the .ko (inside `out`)."""
+    work = out / module.name
+    shutil.copytree(tree / module.subdir, work)
+    # Patches are written against the whole tree (a/drivers/media/...).
+    apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
+    proc = subprocess.run(
+        ["make", "-C", str(kbuild), f"M={work}", f"{module.config}=m", "modules"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    log = out / f"{module.name}-build.log"
+    log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        kept = cache.cache_root() / "logs" / f"{module.name}-build.log"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, kept)
+        raise KernelError(f"building {module.name} out of tree failed; see {kept}")
+    return work / f"{module.name}.ko"
+
+
+def with_module(
+    base: Kernel,
+    kbuild: Path,
+    tree: Path,
+    module: ModuleSource,
+    patches: Sequence[Path] = (),
+    flavour: str | None = None,
+) -> Kernel:
+    """`base` with `module` rebuilt from `tree` (+ patches) in `updates/`."""
+    sources = tree / module.subdir
+    key = cache.digest(
+        str(base.modules_root),
+        *(p.read_bytes() for p in sorted(sources.iterdir()) if p.is_file()),
+        *(Path(p).read_bytes() for p in patches),
+    )
+
+    def build(dest: Path) -> None:
+        moddir = dest / "lib/modules" / base.release
+        # Hard links: the module tree is hundreds of MB and never written to.
+        shutil.copytree(base.module_dir, moddir, copy_function=os.link, symlinks=True)
+        with tempfile.TemporaryDirectory(dir=dest) as tmp:
+            ko = build_module(kbuild, tree, module, patches, Path(tmp))
+            (moddir / "updates").mkdir(exist_ok=True)
+            shutil.copy2(ko, moddir / "updates" / ko.name)
+        depmod(dest, base.release)
+        os.link(base.image, dest / base.image.name)
+
+    name = flavour or base.flavour
+    root = cache.entry(f"kernels/{name}-{base.release}-{module.name}-{key}", build)
+    return replace(base, flavour=name, image=root / base.image.name, modules_root=root)

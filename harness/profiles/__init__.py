@@ -1,0 +1,60 @@
+"""Driver profiles: everything the harness knows about a driver, as data.
+
+Code asks a profile which module to load, which bus and device to unbind and
+which entities to expect; it never branches on the driver's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class DriverProfile:
+    name: str
+    # Modules to load, in order, and the one whose removal tears the driver down.
+    modules: tuple[str, ...]
+    # sysfs: /sys/bus/<bus>/drivers/<driver>/<device> is what unbind writes.
+    bus: str
+    driver: str
+    # Entities a healthy graph has (a check, and the names the scenarios use).
+    entities: tuple[str, ...] = ()
+
+    @property
+    def driver_dir(self) -> Path:
+        return Path("/sys/bus") / self.bus / "drivers" / self.driver
+
+    def bound_devices(self) -> list[str]:
+        """Names of the devices bound to the driver (e.g. vimc.0)."""
+        if not self.driver_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.driver_dir.iterdir() if (p / "driver").exists())
+
+    def media_devices(self) -> list[str]:
+        """/dev/mediaN of every media device whose parent is bound to this driver."""
+        found = []
+        for mdev in sorted(Path("/sys/bus/media/devices").glob("media*")):
+            # A media devnode sits directly under its parent device in sysfs
+            # and has no "device" link of its own.
+            try:
+                driver = (mdev.resolve().parent / "driver").resolve().name
+            except OSError:
+                continue
+            if driver == self.driver:
+                found.append(f"/dev/{mdev.name}")
+        return found
+
+
+def get_profile(name: str) -> DriverProfile:
+    from harness.profiles.vimc import VIMC
+
+    profiles = {p.name: p for p in (VIMC,)}
+    try:
+        return profiles[name]
+    except KeyError:
+        raise HarnessError(
+            f"unknown driver profile {name!r}: choose one of {', '.join(profiles)}"
+        ) from None
