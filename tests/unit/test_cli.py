@@ -1,0 +1,60 @@
+"""Bad input ends in one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cache import ensure_space
+from harness.errors import SetupError
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def _one_clear_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("v4l2-unplug: error: ")
+    for word in words:
+        assert word in first
+
+
+def test_kernel_path_that_is_not_a_kernel(tmp_path: Path) -> None:
+    junk = tmp_path / "vmlinuz"
+    junk.write_text("not a kernel\n")
+    proc = _cli("topology", "--kernel", "path", "--kernel-image", str(junk),
+                "--modules", str(tmp_path))
+    _one_clear_line(proc, "not a Linux x86 kernel image", str(junk))
+
+
+def test_unknown_flavour() -> None:
+    _one_clear_line(_cli("kernel", "--kernel", "fedora"), "unknown kernel flavour 'fedora'")
+
+
+def test_missing_qemu(tmp_path: Path) -> None:
+    image = tmp_path / "bzImage"
+    image.write_bytes(bytes(0x202) + b"HdrS" + bytes(100))
+    moddir = tmp_path / "lib/modules/6.1.0-x"
+    moddir.mkdir(parents=True)
+    (moddir / "modules.dep").write_text("")
+    proc = _cli("topology", "--kernel", "path", "--kernel-image", str(image),
+                "--modules", str(tmp_path), env={"PATH": str(tmp_path)})
+    _one_clear_line(proc, "qemu-system-x86_64 not found", "apt-get install qemu-system-x86")
+
+
+def test_no_space_for_the_cache(tmp_path: Path) -> None:
+    with pytest.raises(SetupError, match="free some space or point XDG_CACHE_HOME"):
+        ensure_space(tmp_path, need=1 << 62)
