@@ -17,7 +17,9 @@ def modprobe(*args: str, timeout: float = MODPROBE_TIMEOUT) -> None:
             ["modprobe", *args], capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        raise HarnessError(f"modprobe {' '.join(args)} did not return within {timeout:.0f} s")
+        raise HarnessError(
+            f"modprobe {' '.join(args)} did not return within {timeout:.0f} s"
+        ) from None
     if proc.returncode != 0:
         raise HarnessError(f"modprobe {' '.join(args)} failed: {proc.stderr.strip()}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,18 +34,48 @@ class Kernel:
         return f"{self.flavour} {self.release} ({self.image})"
 
 
+XEN_ELFNOTE_PHYS32_ENTRY = 18
+
+
+def has_pvh_entry(path: Path) -> bool:
+    """True for an x86-64 vmlinux with a PVH entry point (CONFIG_PVH), which QEMU
+    boots directly, skipping firmware real mode and the decompressor."""
+    with path.open("rb") as f:
+        ident = f.read(64)
+        if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2:
+            return False
+        phoff, = struct.unpack_from("<Q", ident, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", ident, 0x36)
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            p_type, _flags, p_offset, _va, _pa, p_filesz = struct.unpack("<IIQQQQ", f.read(40))
+            if p_type != 4:  # PT_NOTE
+                continue
+            f.seek(p_offset)
+            notes, pos = f.read(p_filesz), 0
+            while pos + 12 <= len(notes):
+                namesz, descsz, ntype = struct.unpack_from("<III", notes, pos)
+                name = notes[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
+                if name == b"Xen" and ntype == XEN_ELFNOTE_PHYS32_ENTRY:
+                    return True
+                pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return False
+
+
 def check_image(path: Path) -> None:
     """Refuse anything that is not an x86 boot image before QEMU sees it."""
     try:
         with path.open("rb") as f:
             header = f.read(0x206)
+        if header[:4] == b"\x7fELF" and has_pvh_entry(path):
+            return
     except OSError as e:
         raise KernelError(f"cannot read kernel image {path}: {e.strerror}") from None
     # Documentation/x86/boot.rst: "HdrS" at 0x202 marks a bzImage.
     if len(header) < 0x206 or header[0x202:0x206] != b"HdrS":
         raise KernelError(
-            f"{path} is not a Linux x86 kernel image (no 'HdrS' boot header): "
-            f"pass arch/x86/boot/bzImage from a kernel build"
+            f"{path} is not a Linux x86 kernel image (neither a bzImage with a 'HdrS' "
+            f"boot header nor a vmlinux with a PVH entry): pass arch/x86/boot/bzImage"
         )
 
 

@@ -165,7 +165,9 @@ class QemuTarget:
                     result.outcome = "done"
             if result.outcome == "running":
                 result.outcome = "crashed" if result.boot_seconds else "boot-failed"
-                result.message = f"QEMU exited with status {proc.returncode} before the agent finished"
+                result.message = (
+                    f"QEMU exited with status {proc.returncode} before the agent finished"
+                )
         except _Deadline as d:
             result.outcome = "hang" if result.boot_seconds else "boot-failed"
             result.message = str(d)
