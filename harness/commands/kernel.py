@@ -1,0 +1,20 @@
+"""`v4l2-unplug kernel`: fetch or build kernel flavours and say where they are."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.commands import add_kernel_options, kernel_from_args
+
+
+def run(args: argparse.Namespace) -> int:
+    for flavour in args.kernel or ["debian"]:
+        k = kernel_from_args(args, flavour)
+        print(f"{k.flavour}: {k.release}\n  image   {k.image}\n  modules {k.module_dir}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kernel", help="fetch or build kernel flavours and print where they are")
+    add_kernel_options(p, multiple=True)
+    p.set_defaults(func=run)
