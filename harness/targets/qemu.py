@@ -106,6 +106,15 @@ class QemuTarget:
         self.qemu = find_qemu(kernel.arch)
         self.accel = choose_accel(self.qemu, kernel.image)
 
+    def machine_args(self) -> list[str]:
+        """The emulated machine, without devices or a kernel."""
+        cpu = ["-cpu", "host"] if self.accel == "kvm" else []
+        return [
+            self.qemu, "-accel", self.accel, *cpu, "-machine", "pc",
+            "-smp", str(self.cpus), "-m", str(self.memory_mb),
+            "-nodefaults", "-display", "none", "-no-reboot",
+        ]
+
     def command(self, run_dir: Path, job_path: Path, initrd: Path) -> list[str]:
         cmdline = [
             *BASE_CMDLINE,
@@ -116,11 +125,8 @@ class QemuTarget:
             f"harness.job={job_path}",
             f"harness.cwd={CHECKOUT}",
         ]
-        cpu = ["-cpu", "host"] if self.accel == "kvm" else []
         return [
-            self.qemu, "-accel", self.accel, *cpu, "-machine", "pc",
-            "-smp", str(self.cpus), "-m", str(self.memory_mb),
-            "-nodefaults", "-display", "none", "-no-reboot",
+            *self.machine_args(),
             "-kernel", str(self.kernel.image), "-initrd", str(initrd),
             "-append", " ".join(cmdline),
             "-chardev", f"file,id=console,path={run_dir / 'console.log'}",
