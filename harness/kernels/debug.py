@@ -103,9 +103,6 @@ def provide(patches: Sequence[Path] = ()) -> Kernel:
         _make(src, out, out / "build.log", "modules_install",
               extra=[f"INSTALL_MOD_PATH={dest}", "INSTALL_MOD_STRIP=1", "DEPMOD=/sbin/depmod"])
         shutil.copy2(out / "arch/x86/boot/bzImage", dest / "bzImage")
-        # Booted through its PVH entry (see vm/debug.config).
-        subprocess.run(["objcopy", "--strip-debug", str(out / "vmlinux"), str(dest / "vmlinux")],
-                       check=True)
         for link in dest.glob("lib/modules/*/build"):
             link.unlink()
         for link in dest.glob("lib/modules/*/source"):
@@ -114,7 +111,7 @@ def provide(patches: Sequence[Path] = ()) -> Kernel:
     root = cache.entry(f"kernels/debug-{key}", install)
     release = (out / "include/config/kernel.release").read_text().strip()
     kernel = Kernel(
-        flavour="debug", release=release, image=root / "vmlinux", modules_root=root,
+        flavour="debug", release=release, image=root / "bzImage", modules_root=root,
         cmdline=CMDLINE,
     )
     if patches:
