@@ -1,0 +1,586 @@
+"""What starts a report: the table of header lines, one row per report type.
+
+Every kernel bug report opens with a recognisable line ("BUG: KASAN: ...",
+"WARNING: CPU: 0 PID: 1 at ...", "INFO: task x:1 blocked for more than ...").
+PATTERNS lists them with what is needed to turn the report into a finding:
+the class, the title template (syzbot wording), how the guilty frame is found
+and how the report ends. The first matching row wins, so specific rows come
+before the generic ones of the same family.
+
+Scanning a 10 MB log line by line through three dozen regexes would be slow, so
+PREFILTER, one regex over the whole text, finds the few candidate lines and
+only those go through the table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class BugClass(StrEnum):
+    KASAN = "KASAN"
+    BUG = "BUG"  # oopses, kernel BUG(), sleeping in atomic, other "BUG:" lines
+    GPF = "GPF"  # x86 general protection fault
+    WARNING = "WARNING"
+    LIST = "LIST"  # CONFIG_DEBUG_LIST corruption
+    REFCOUNT = "REFCOUNT"  # refcount_t misuse
+    LOCKDEP = "LOCKDEP"
+    HUNG_TASK = "HUNG_TASK"
+    RCU_STALL = "RCU_STALL"
+    SOFT_LOCKUP = "SOFT_LOCKUP"
+    HARD_LOCKUP = "HARD_LOCKUP"
+    KMEMLEAK = "KMEMLEAK"
+    UBSAN = "UBSAN"
+    ODEBUG = "ODEBUG"  # CONFIG_DEBUG_OBJECTS
+    PANIC = "PANIC"
+
+
+class End(StrEnum):
+    """How a report of a given type is closed by the kernel."""
+
+    TRACE = "trace"  # "---[ end trace ... ]---" (oops, WARN, BUG)
+    BANNER = "banner"  # a "=====" line, or an end trace (KASAN, UBSAN)
+    PANIC = "panic"  # "---[ end Kernel panic - not syncing: ... ]---"
+    STACK = "stack"  # nothing printed: the report is over when its stack is
+
+
+# Guilty-frame strategies, implemented in report.py:
+#   fault-site  WARNING line function, then RIP/pc, then the Call Trace
+#   call-trace  the first Call Trace after the header
+#   kasan       the access stack (Call Trace), else the function in the header
+#   lockdep     the "at:" site after the marker line, then the final Call Trace
+#   stall       the interrupted context: RIP/pc, or the frames after the IRQ entry
+#   backtrace   the kmemleak allocation backtrace
+#   none        no frame in the title
+
+
+FieldsHook = Callable[[Mapping[str, str], Sequence[str]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    bug_class: BugClass
+    regex: re.Pattern[str]
+    title: str  # str.format template; {frame} is the guilty function
+    kind: str  # template for the middle part of the signature
+    stack: str = "call-trace"
+    end: End = End.STACK
+    skip: tuple[str, ...] = ()  # EXTRA_RULES names on top of the common ones
+    secondary: bool = False  # only starts a report when none is open there
+    needs_stack: bool = True
+    frame_in_title: bool = True
+    marker: re.Pattern[str] | None = None  # lockdep: where the "at:" site follows
+    tail: re.Pattern[str] | None = None  # End.STACK: the stack that ends the report
+    fields: FieldsHook | None = None  # extra template fields from the report text
+    refine: tuple[tuple[re.Pattern[str], str], ...] = field(default=())  # file -> pattern
+
+
+def _c(rx: str) -> re.Pattern[str]:
+    return re.compile(rx)
+
+
+# --- field hooks: facts a title needs that are not on the header line -------
+
+_ACCESS_RE = re.compile(r"^\s*(Read|Write) of size (\d+)")
+_UBSAN_OLD = (
+    (re.compile(r"index .* is out of range"), "array-index-out-of-bounds"),
+    (re.compile(r"shift exponent|left shift of"), "shift-out-of-bounds"),
+    (re.compile(r"signed integer overflow"), "signed-integer-overflow"),
+    (re.compile(r"load of value"), "invalid-load"),
+    (re.compile(r"division (?:by zero|of)"), "division-overflow"),
+    (re.compile(r"null pointer"), "null-ptr-deref"),
+    (re.compile(r"misaligned address"), "misaligned-access"),
+    (re.compile(r"object size"), "object-size-mismatch"),
+)
+_NUMBERS_RE = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-fA-F]{8,}\b|\d+")
+
+
+def slug(text: str) -> str:
+    """A signature-safe token: lowercase, numbers folded, words joined by '-'."""
+    text = _NUMBERS_RE.sub("N", text)
+    return re.sub(r"[^a-z0-9_]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def _kasan_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    for text in following[:8]:
+        m = _ACCESS_RE.match(text)
+        if m:
+            return {"access": f" {m.group(1)}", "size": m.group(2)}
+    return {"access": ""}
+
+
+def _ubsan_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    bug = groups["bug"]
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", bug):
+        # Before 5.x every UBSAN report said "Undefined behaviour"; the kind
+        # is in the next line.
+        detail = following[0] if following else ""
+        bug = next((name for rx, name in _UBSAN_OLD if rx.search(detail)), slug(bug))
+    return {"bug": bug}
+
+
+def _oops_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    reason = (groups.get("reason") or "").strip()
+    if reason == "BUG":
+        return {"label": "kernel BUG", "oops": "kernel-bug"}
+    if reason:
+        return {"label": f"Internal error: Oops - {reason}", "oops": slug(reason)}
+    return {"label": "Internal error: Oops", "oops": "oops"}
+
+
+_OFFSET_RE = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+(?:\s+\[[\w-]+\])?")
+
+
+def _panic_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    reason = _OFFSET_RE.sub("", groups.get("reason", ""))
+    reason = re.sub(r"\s*exitcode=0x[0-9a-f]+", "", reason)
+    reason = reason.rstrip(" .").strip() or "unknown"
+    return {"reason": reason, "reason_slug": slug(reason)}
+
+
+_GENERIC_CUT_RE = re.compile(r" in | at |: | \[|!| - |,| \(")
+
+
+def _generic_bug_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    what = _GENERIC_CUT_RE.split(groups["what"], maxsplit=1)[0].strip() or groups["what"]
+    return {"what": what, "what_slug": slug(what)}
+
+
+# --- the table ----------------------------------------------------------------
+
+_LOCKDEP_PREFIX = r"\[?\s?(?:WARNING|INFO|BUG): "
+
+_REFINE_WARNING = (
+    (_c(r"(?:^|/)lib/refcount\.c$|(?:^|/)include/linux/refcount\.h$"), "refcount"),
+    (_c(r"(?:^|/)lib/list_debug\.c$"), "list"),
+    (_c(r"(?:^|/)lib/debugobjects\.c$"), "odebug"),
+)
+
+PATTERNS: tuple[Pattern, ...] = (
+    # KASAN; the kernel's own words for the bug type are kept in the title
+    Pattern(
+        "kasan",
+        BugClass.KASAN,
+        _c(
+            r"BUG: KASAN: (?P<bug>[a-z][\w-]*(?: or [a-z][\w-]*)?) "
+            r"(?:in range |on address |in )(?P<func>.*)$"
+        ),
+        title="KASAN: {bug}{access} in {frame}",
+        kind="{bug}",
+        stack="kasan",
+        end=End.BANNER,
+        fields=_kasan_fields,
+    ),
+    # x86 general protection fault (6.9+ prefixes it with "Oops: ")
+    Pattern(
+        "gpf",
+        BugClass.GPF,
+        _c(r"(?:Oops: )?general protection fault\b"),
+        title="general protection fault in {frame}",
+        kind="general-protection-fault",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
+        "null-deref",
+        BugClass.BUG,
+        _c(r"BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer deref)"),
+        title="BUG: unable to handle kernel NULL pointer dereference in {frame}",
+        kind="null-ptr-deref",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
+        "paging-request",
+        BugClass.BUG,
+        _c(r"BUG: unable to handle (?:kernel paging request|page fault for address)"),
+        title="BUG: unable to handle kernel paging request in {frame}",
+        kind="paging-request",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
+        "arm64-null-deref",
+        BugClass.BUG,
+        _c(r"Unable to handle kernel NULL pointer dereference at virtual address"),
+        title="BUG: unable to handle kernel NULL pointer dereference in {frame}",
+        kind="null-ptr-deref",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
+        "arm64-paging-request",
+        BugClass.BUG,
+        _c(r"Unable to handle kernel (?P<what>.+?) at virtual address"),
+        title="BUG: unable to handle kernel paging request in {frame}",
+        kind="paging-request",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
+        "list-bug",
+        BugClass.LIST,
+        _c(r"kernel BUG at (?P<file>(?:\S*/)?lib/list_debug\.c):\d+"),
+        title="BUG: corrupted list in {frame}",
+        kind="corrupted-list",
+        stack="fault-site",
+        end=End.TRACE,
+        skip=("list",),
+    ),
+    Pattern(
+        "kernel-bug",
+        BugClass.BUG,
+        _c(r"kernel BUG at (?P<file>\S+?):(?P<line>\d+)"),
+        title="kernel BUG in {frame}",
+        kind="kernel-bug",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
+        "divide-error",
+        BugClass.BUG,
+        _c(r"(?:Oops: )?divide error: [0-9a-f]+"),
+        title="divide error in {frame}",
+        kind="divide-error",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    # Lines that follow a header of their own; alone, they are all there is.
+    Pattern(
+        "arm64-oops",
+        BugClass.BUG,
+        _c(r"Internal error: Oops(?: - (?P<reason>[^:]+?))?: "),
+        title="{label} in {frame}",
+        kind="{oops}",
+        stack="fault-site",
+        end=End.TRACE,
+        secondary=True,
+        fields=_oops_fields,
+    ),
+    Pattern(
+        "invalid-opcode",
+        BugClass.BUG,
+        _c(r"(?:Oops: )?invalid opcode: [0-9a-f]+"),
+        title="invalid opcode in {frame}",
+        kind="invalid-opcode",
+        stack="fault-site",
+        end=End.TRACE,
+        secondary=True,
+    ),
+    Pattern(
+        "sleeping-function",
+        BugClass.BUG,
+        _c(r"BUG: sleeping function called from invalid context(?: at (?P<file>\S+))?"),
+        title="BUG: sleeping function called from invalid context in {frame}",
+        kind="sleeping-function",
+    ),
+    Pattern(
+        "scheduling-while-atomic",
+        BugClass.BUG,
+        _c(r"BUG: scheduling while atomic"),
+        title="BUG: scheduling while atomic in {frame}",
+        kind="scheduling-while-atomic",
+        skip=("scheduler",),
+    ),
+    Pattern(
+        "spinlock",
+        BugClass.BUG,
+        _c(
+            r"BUG: spinlock (?P<what>lockup suspected|already unlocked|recursion|bad magic"
+            r"|wrong owner|wrong CPU)"
+        ),
+        title="BUG: spinlock {what} in {frame}",
+        kind="spinlock",
+    ),
+    Pattern(
+        "soft-lockup",
+        BugClass.SOFT_LOCKUP,
+        _c(
+            r"(?:NMI )?(?:watchdog: )?BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for \d+s!"
+            r"(?: \[(?P<comm>.+):(?P<pid>\d+)\])?"
+        ),
+        title="BUG: soft lockup in {frame}",
+        kind="soft-lockup",
+        stack="stall",
+        skip=("scheduler",),
+    ),
+    Pattern(
+        "hard-lockup",
+        BugClass.HARD_LOCKUP,
+        _c(r"(?:NMI )?(?:watchdog: )?Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)"),
+        title="BUG: hard lockup in {frame}",
+        kind="hard-lockup",
+        stack="stall",
+        skip=("scheduler",),
+    ),
+    # lockdep
+    Pattern(
+        "possible-deadlock",
+        BugClass.LOCKDEP,
+        _c(
+            _LOCKDEP_PREFIX + r"(?:possible circular locking dependency detected"
+            r"|possible recursive locking detected|possible irq lock inversion dependency"
+            r"|(?:HARD|SOFT)IRQ-safe -> (?:HARD|SOFT)IRQ-unsafe lock order detected)"
+        ),
+        title="possible deadlock in {frame}",
+        kind="possible-deadlock",
+        stack="lockdep",
+        marker=_c(r"is trying to acquire|just changed the state of lock"),
+        tail=_c(r"^stack backtrace:"),
+    ),
+    Pattern(
+        "inconsistent-lock-state",
+        BugClass.LOCKDEP,
+        _c(_LOCKDEP_PREFIX + r"inconsistent lock state"),
+        title="inconsistent lock state in {frame}",
+        kind="inconsistent-lock-state",
+        stack="lockdep",
+        marker=_c(r"\btakes:"),
+        tail=_c(r"^stack backtrace:"),
+    ),
+    Pattern(
+        "held-lock-freed",
+        BugClass.LOCKDEP,
+        _c(_LOCKDEP_PREFIX + r"held lock freed!"),
+        title="WARNING: held lock freed in {frame}",
+        kind="held-lock-freed",
+        stack="lockdep",
+        marker=_c(r"with a lock still held|lock held by|locks held by"),
+        tail=_c(r"^stack backtrace:"),
+    ),
+    Pattern(
+        "bad-unlock-balance",
+        BugClass.LOCKDEP,
+        _c(_LOCKDEP_PREFIX + r"bad unlock balance detected!"),
+        title="WARNING: bad unlock balance in {frame}",
+        kind="bad-unlock-balance",
+        stack="lockdep",
+        marker=_c(r"is trying to release lock"),
+        tail=_c(r"^stack backtrace:"),
+    ),
+    Pattern(
+        "lock-held-returning",
+        BugClass.LOCKDEP,
+        _c(_LOCKDEP_PREFIX + r"lock held when returning to user space"),
+        title="WARNING: lock held when returning to user space in {frame}",
+        kind="lock-held-returning",
+        stack="lockdep",
+        marker=_c(r"leaving the kernel with locks still held"),
+        needs_stack=False,
+    ),
+    Pattern(
+        "suspicious-rcu-usage",
+        BugClass.LOCKDEP,
+        _c(_LOCKDEP_PREFIX + r"suspicious RCU usage"),
+        title="WARNING: suspicious RCU usage in {frame}",
+        kind="suspicious-rcu-usage",
+        skip=("rcu",),
+    ),
+    Pattern(
+        "non-static-key",
+        BugClass.LOCKDEP,
+        _c(r"INFO: trying to register non-static key"),
+        title="INFO: trying to register non-static key in {frame}",
+        kind="non-static-key",
+    ),
+    # kmemleak: syzkaller's "BUG: memory leak" line and the kernel's own
+    Pattern(
+        "memory-leak",
+        BugClass.KMEMLEAK,
+        _c(r"(?:BUG: memory leak$|unreferenced object 0x[0-9a-f]+ \(size (?P<size>\d+)\):)"),
+        title="memory leak in {frame}",
+        kind="memory-leak",
+        stack="backtrace",
+        skip=("usercopy-alloc",),
+        tail=_c(r"^\s*backtrace"),
+    ),
+    Pattern(
+        "kmemleak-summary",
+        BugClass.KMEMLEAK,
+        _c(r"kmemleak: (?P<count>\d+) new suspected memory leaks"),
+        title="kmemleak: new suspected memory leaks",
+        kind="summary",
+        stack="none",
+        needs_stack=False,
+        frame_in_title=False,
+    ),
+    Pattern(
+        "bug",
+        BugClass.BUG,
+        _c(r"BUG: (?P<what>\S.*)"),
+        title="BUG: {what} in {frame}",
+        kind="{what_slug}",
+        fields=_generic_bug_fields,
+    ),
+    # WARN() family; messages printed just before (or after) the WARNING line
+    Pattern(
+        "refcount",
+        BugClass.REFCOUNT,
+        _c(
+            r"refcount_t: (?P<what>underflow|saturated|addition on 0|decrement hit 0"
+            r"|increment on 0)"
+        ),
+        title="WARNING: refcount bug in {frame}",
+        kind="refcount",
+        stack="fault-site",
+        end=End.TRACE,
+        skip=("refcount",),
+    ),
+    Pattern(
+        "list",
+        BugClass.LIST,
+        _c(r"list_(?P<op>add|del) (?:corruption|double add)"),
+        title="BUG: corrupted list in {frame}",
+        kind="corrupted-list",
+        stack="fault-site",
+        end=End.TRACE,
+        skip=("list",),
+    ),
+    Pattern(
+        "odebug",
+        BugClass.ODEBUG,
+        _c(
+            r"ODEBUG: (?P<what>.+?) (?:\(active state \d+\) )?object(?::\s*\S+\s+object)?"
+            r" type: (?P<otype>\S+)(?: hint: (?P<hint>\S+))?"
+        ),
+        title="WARNING: ODEBUG bug in {frame}",
+        kind="odebug",
+        stack="fault-site",
+        end=End.TRACE,
+        skip=("debugobjects",),
+    ),
+    Pattern(
+        "ubsan",
+        BugClass.UBSAN,
+        _c(r"UBSAN: (?P<bug>.+?) in (?P<file>\S+)"),
+        title="UBSAN: {bug} in {frame}",
+        kind="{bug}",
+        end=End.BANNER,
+        fields=_ubsan_fields,
+    ),
+    Pattern(
+        "warning",
+        BugClass.WARNING,
+        _c(r"WARNING: CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) at (?P<file>\S+?):\d+ (?P<func>.+)$"),
+        title="WARNING in {frame}",
+        kind="warning",
+        stack="fault-site",
+        end=End.TRACE,
+        refine=_REFINE_WARNING,
+    ),
+    Pattern(
+        "warning-new",  # 6.18+: "WARNING: file.c:12 at func+0x1/0x2, CPU#1: comm/123"
+        BugClass.WARNING,
+        _c(
+            r"WARNING: (?P<file>\S+?):\d+ at (?P<func>.+?), CPU#(?P<cpu>\d+): "
+            r"(?P<comm>.+)/(?P<pid>\d+)$"
+        ),
+        title="WARNING in {frame}",
+        kind="warning",
+        stack="fault-site",
+        end=End.TRACE,
+        refine=_REFINE_WARNING,
+    ),
+    Pattern(
+        "warning-old",  # 2.6: "WARNING: at file.c:12 func+0x1/0x2()"
+        BugClass.WARNING,
+        _c(r"WARNING: at (?P<file>\S+?):\d+ (?P<func>.+)$"),
+        title="WARNING in {frame}",
+        kind="warning",
+        stack="fault-site",
+        end=End.TRACE,
+        refine=_REFINE_WARNING,
+    ),
+    Pattern(
+        "hung-task",
+        BugClass.HUNG_TASK,
+        _c(
+            r"INFO: task (?P<comm>.+):(?P<pid>\d+) blocked (?:[a-zA-Z/ ]+ )?"
+            r"for more than (?P<secs>\d+) seconds"
+        ),
+        title="INFO: task hung in {frame}",
+        kind="task-hung",
+        skip=("scheduler",),
+    ),
+    Pattern(
+        "rcu-stall",
+        BugClass.RCU_STALL,
+        _c(
+            r"(?:rcu: )?INFO: rcu_(?:preempt|sched|bh) (?:self-detected stall"
+            r"|detected(?: expedited)? stalls?)"
+        ),
+        title="INFO: rcu detected stall in {frame}",
+        kind="rcu-stall",
+        stack="stall",
+        skip=("scheduler", "rcu"),
+    ),
+    Pattern(
+        "panic",
+        BugClass.PANIC,
+        _c(r"Kernel panic - not syncing: (?P<reason>.*)$"),
+        title="kernel panic: {reason}",
+        kind="{reason_slug}",
+        end=End.PANIC,
+        secondary=True,
+        needs_stack=False,
+        frame_in_title=False,
+        fields=_panic_fields,
+    ),
+)
+
+BY_NAME: dict[str, Pattern] = {p.name: p for p in PATTERNS}
+
+# Substrings every header above contains; one search over the whole text.
+PREFILTER = re.compile(
+    r"BUG|WARNING:|INFO: |general protection fault|Unable to handle kernel|Internal error: Oops"
+    r"|invalid opcode:|divide error:|refcount_t: |list_add |list_del |ODEBUG: |UBSAN: "
+    r"|unreferenced object 0x|kmemleak: \d|Kernel panic - not syncing|hard LOCKUP"
+)
+
+# A panic that follows another report is its consequence, not a new bug.
+CONSEQUENCE_PANIC = re.compile(
+    r"Fatal exception|panic_on_warn|panic_on_oops|hung_task: blocked tasks"
+    r"|softlockup: hung tasks|[Hh]ard LOCKUP|hardlockup|Attempted to kill (?:init|the idle task)"
+    r"|Aiee, killing interrupt handler|kasan\.fault|panic_on_taint|RCU Stall|Oops - BUG"
+)
+
+
+# How a header line can begin; most prefilter hits are ordinary messages that
+# merely mention a keyword, and this one match turns them away cheaply.
+_HEADER_START = re.compile(
+    r"\[?\s?(?:BUG|WARNING|INFO):|general protection|Oops: |Unable to handle|kernel BUG"
+    r"|Internal error|invalid opcode|divide error|(?:NMI )?watchdog: |Watchdog detected"
+    r"|refcount_t: |list_(?:add|del) |ODEBUG: |UBSAN: |unreferenced object|kmemleak: \d"
+    r"|Kernel panic|rcu: INFO: "
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    pattern: Pattern  # the row that describes the report
+    groups: dict[str, str]
+    origin: str  # the row the line itself matched, before refinement
+
+
+def classify(text: str) -> HeaderMatch | None:
+    """The table row a report's first line matches, after refinement."""
+    text = text.lstrip()
+    if not _HEADER_START.match(text):
+        return None
+    for pattern in PATTERNS:
+        m = pattern.regex.match(text)
+        if m is None:
+            continue
+        groups = {k: v for k, v in m.groupdict().items() if v is not None}
+        file = groups.get("file", "").removeprefix("./")
+        for rx, name in pattern.refine:
+            if rx.search(file):
+                # A WARN() in lib/refcount.c is a refcount report, whatever
+                # order the message and the WARNING line came in.
+                return HeaderMatch(BY_NAME[name], groups, pattern.name)
+        return HeaderMatch(pattern, groups, pattern.name)
+    return None

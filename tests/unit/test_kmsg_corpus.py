@@ -1,0 +1,75 @@
+"""Every NAME.log under tests/data/kmsg/ against its NAME.expect.json.
+
+The expectation is either one object, checked against the primary (first)
+finding, or a list checked against all findings in order. Only the keys
+present are compared, so a capture can pin down just class, title, guilty
+frame and signature. Captures from our own VM go to tests/data/kmsg/lkdtm/
+and are picked up the same way (see the README there).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.kmsg import Finding, parse_log
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
+LOGS = sorted(DATA.glob("*.log")) + sorted((DATA / "lkdtm").glob("*.log"))
+
+KEYS = {
+    "class",
+    "title",
+    "kind",
+    "guilty_frame",
+    "guilty_rule",
+    "signature",
+    "corrupted",
+    "corrupted_reason",
+    "comm",
+    "pid",
+    "cpu",
+    "taint",
+    "timestamp",
+    "context",
+    "line",
+    "extra",
+}
+
+
+def _actual(f: Finding, keys: set[str]) -> dict[str, Any]:
+    d = f.to_dict()
+    out = {k: d[k] for k in keys if k != "extra"}
+    return out
+
+
+def _check(f: Finding, want: dict[str, Any], where: str) -> None:
+    unknown = set(want) - KEYS
+    assert not unknown, f"{where}: unknown keys {sorted(unknown)} (known: {sorted(KEYS)})"
+    assert _actual(f, set(want)) == {k: v for k, v in want.items() if k != "extra"}, where
+    for key, value in want.get("extra", {}).items():
+        assert f.extra.get(key) == value, f"{where}: extra[{key!r}]"
+
+
+@pytest.mark.parametrize("log", LOGS, ids=[str(p.relative_to(DATA)) for p in LOGS])
+def test_corpus(log: Path) -> None:
+    expect_file = log.with_name(log.name.removesuffix(".log") + ".expect.json")
+    assert expect_file.exists(), f"write {expect_file.name} next to {log.name}"
+    expected = json.loads(expect_file.read_text())
+    findings = parse_log(log.read_text(encoding="utf-8", errors="replace"))
+    if isinstance(expected, dict):
+        assert findings, f"{log.name}: no finding"
+        _check(findings[0], expected, log.name)
+        assert findings[0].primary
+    else:
+        got = [f.title for f in findings]
+        assert len(findings) == len(expected), f"{log.name}: findings {got}"
+        for n, (f, want) in enumerate(zip(findings, expected, strict=True)):
+            _check(f, want, f"{log.name}[{n}]")
+
+
+def test_corpus_is_not_empty() -> None:
+    assert len(LOGS) >= 20
