@@ -22,6 +22,17 @@ class DriverProfile:
     driver: str
     # Entities a healthy graph has (a check, and the names the scenarios use).
     entities: tuple[str, ...] = ()
+    # Capture entities, the first being the one scenarios stream from, and the
+    # subdevs whose nodes scenarios hold (the first one through every stage).
+    capture_entities: tuple[str, ...] = ()
+    subdev_entities: tuple[str, ...] = ()
+    # read() I/O: only drivers whose queues offer VB2_READ can block in read().
+    supports_read: bool = False
+
+    @property
+    def driver_module(self) -> str:
+        """The module whose removal tears the driver down."""
+        return self.modules[-1]
 
     @property
     def driver_dir(self) -> Path:

@@ -12,4 +12,8 @@ VIMC = DriverProfile(
         "Sensor A", "Sensor B", "Debayer A", "Debayer B", "Raw Capture 0", "Raw Capture 1",
         "RGB/YUV Input", "Scaler", "RGB/YUV Capture", "Lens A", "Lens B",
     ),
+    capture_entities=("Raw Capture 0", "Raw Capture 1", "RGB/YUV Capture"),
+    subdev_entities=("Sensor A", "Debayer A", "Scaler", "Lens A"),
+    # vimc-capture.c: io_modes = VB2_MMAP | VB2_DMABUF, no VB2_READ
+    supports_read=False,
 )

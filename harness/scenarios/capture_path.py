@@ -1,24 +1,26 @@
-"""Make a capture node's upstream formats agree so that STREAMON succeeds.
+"""Make the formats of a capture node's whole pipeline agree, so STREAMON works.
 
-vimc (like most MC drivers) validates every link of the pipeline at
-STREAMON: each subdev sink pad must carry what the pad before it produces,
-and the video node's pixel format must match the last bus format. This walks
-the enabled links back from the capture entity to its source and propagates
-the source's format forward.
+At STREAMON the media core validates every enabled link of the connected
+graph, not only the path to the node being started: on vimc, streaming Raw
+Capture 0 also validates Sensor A -> Debayer A -> Scaler -> RGB/YUV Capture.
+So this picks a bus code for each source entity that every sink pad
+downstream accepts unchanged, propagates formats along all enabled links in
+graph order, and gives each capture node the pixel format of what reaches it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from harness.device.graph import MediaGraph
 from harness.errors import HarnessError
 from harness.uapi import subdev
 from harness.uapi import videodev2 as v4l2
 
-# Bus format at the end of the pipeline -> the pixel format a capture node
-# accepts for it (vimc-capture.c's pixel map, the common part).
+# Bus format reaching a capture node -> the pixel format the node must be set
+# to (vimc-capture.c's pixel map, the part vimc's default pipeline produces).
 PIXELFORMAT_FOR_BUS = {
     subdev.MEDIA_BUS_FMT_SBGGR8_1X8: v4l2.fourcc("BA81"),
     subdev.MEDIA_BUS_FMT_SGBRG8_1X8: v4l2.fourcc("GBRG"),
@@ -33,74 +35,118 @@ class PipelineError(HarnessError):
     pass
 
 
-@dataclass(frozen=True)
-class Hop:
-    entity: str
-    sink_pad: int | None  # None for the source entity
-    source_pad: int
+@contextmanager
+def _opened(path: str) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
-def upstream(graph: MediaGraph, capture: str) -> list[Hop]:
-    """The subdevs feeding `capture` over enabled links, source first."""
+def component(graph: MediaGraph, entity: str) -> list[int]:
+    """Entity ids connected to `entity` by enabled data links, sources first."""
+    topo = graph.topology
+    pads = {p.id: p for p in topo.pads}
+    edges = [(pads[k.source_id].entity_id, pads[k.sink_id].entity_id)
+             for k in topo.data_links() if k.enabled]
+    seen, todo = set(), [graph.entity(entity).id]
+    while todo:
+        e = todo.pop()
+        if e not in seen:
+            seen.add(e)
+            todo += [b for a, b in edges if a == e] + [a for a, b in edges if b == e]
+    order: list[int] = []
+    while len(order) < len(seen):  # Kahn's order on the component
+        ready = [e for e in sorted(seen - set(order))
+                 if all(a in order for a, b in edges if b == e and a in seen)]
+        if not ready:
+            raise PipelineError(f"{entity}: the pipeline has a cycle")
+        order += ready
+    return order
+
+
+def _propagate(graph: MediaGraph, order: list[int]) -> dict[int, subdev.MbusFormat]:
+    """Set every subdev sink pad to what its enabled upstream link carries;
+    return the format arriving at each capture (video) entity."""
     topo = graph.topology
     pads = {p.id: p for p in topo.pads}
     names = {e.id: e.name for e in topo.entities}
-    data_links = topo.data_links()
-    hops: list[Hop] = []
-    entity_id = graph.entity(capture).id
-    feeding_pad = 0  # source pad of the current entity that feeds the hop after it
-    while True:
-        sinks = {p.id: p for p in topo.entity_pads(entity_id) if p.is_sink}
-        link = next((k for k in data_links if k.sink_id in sinks and k.enabled), None)
-        if hops or entity_id != graph.entity(capture).id:
-            sink_index = sinks[link.sink_id].index if link else None
-            hops.append(Hop(names[entity_id], sink_index, feeding_pad))
-        elif link is None:
-            raise PipelineError(f"{capture}: no enabled link into its sink pad")
-        if link is None:
-            return hops[::-1]
-        if len(hops) > len(topo.entities):
-            raise PipelineError(f"{capture}: the pipeline loops")
-        feeding_pad = pads[link.source_id].index
-        entity_id = pads[link.source_id].entity_id
+    arriving: dict[int, subdev.MbusFormat] = {}
+    out_fmt: dict[int, subdev.MbusFormat] = {}  # source pad id -> format
+    for eid in order:
+        name = names[eid]
+        node = graph.devnode(name)
+        incoming = [k for k in topo.data_links() if k.enabled and pads[k.sink_id].entity_id == eid]
+        is_subdev = node is not None and "v4l-subdev" in node
+        if not is_subdev:
+            for k in incoming:
+                arriving[eid] = out_fmt[k.source_id]
+            continue
+        with _opened(node) as fd:
+            for k in incoming:
+                want = out_fmt[k.source_id]
+                sink = pads[k.sink_id].index
+                got = subdev.s_fmt(fd, sink, want)
+                if (got.code, got.width, got.height) != (want.code, want.width, want.height):
+                    raise PipelineError(
+                        f"{name} pad {sink}: wanted {want.code_name} {want.width}x{want.height}"
+                        f", driver set {got.code_name} {got.width}x{got.height}"
+                    )
+            for pad in topo.entity_pads(eid):
+                if pad.is_source:
+                    out_fmt[pad.id] = subdev.g_fmt(fd, pad.index)
+    return arriving
 
 
 def configure(graph: MediaGraph, capture: str) -> v4l2.PixFormat:
-    """Propagate formats from the source to `capture`; return the node's format."""
-    fmt: subdev.MbusFormat | None = None
-    for hop in upstream(graph, capture):
-        node = graph.devnode(hop.entity)
-        if node is None:
-            raise PipelineError(f"{hop.entity}: no subdev node to configure")
-        fd = os.open(node, os.O_RDWR | os.O_CLOEXEC)
+    """Formats agreed across `capture`'s pipeline; return the node's pixel format."""
+    order = component(graph, capture)
+    topo = graph.topology
+    pads = {p.id: p for p in topo.pads}
+    sources = [e for e in order
+               if not any(k.enabled and pads[k.sink_id].entity_id == e for k in topo.data_links())
+               and any(p.is_source for p in topo.entity_pads(e))]
+    names = {e.id: e.name for e in topo.entities}
+    if len(sources) != 1:
+        raise PipelineError(f"{capture}: expected one source entity, found "
+                            f"{[names[s] for s in sources]}")
+    source = names[sources[0]]
+    with _opened(graph.devnode(source)) as fd:
+        current = subdev.g_fmt(fd, 0)
+        codes = [current.code] + [c.code for c in subdev.enum_mbus_codes(fd, 0)
+                                  if c.code != current.code]
+    errors = []
+    for code in codes:
+        if code not in PIXELFORMAT_FOR_BUS and code != current.code:
+            continue
+        with _opened(graph.devnode(source)) as fd:
+            subdev.s_fmt(fd, 0, subdev.MbusFormat(current.width, current.height, code,
+                                                  field=current.field))
         try:
-            if hop.sink_pad is not None and fmt is not None:
-                want = subdev.MbusFormat(width=fmt.width, height=fmt.height, code=fmt.code,
-                                         field=fmt.field)
-                got = subdev.s_fmt(fd, hop.sink_pad, want)
-                if (got.code, got.width, got.height) != (want.code, want.width, want.height):
-                    raise PipelineError(
-                        f"{hop.entity} pad {hop.sink_pad}: wanted {want.code_name} "
-                        f"{want.width}x{want.height}, driver set {got.code_name} "
-                        f"{got.width}x{got.height}"
-                    )
-            fmt = subdev.g_fmt(fd, hop.source_pad)
-        finally:
-            os.close(fd)
-    assert fmt is not None
-    pixelformat = PIXELFORMAT_FOR_BUS.get(fmt.code)
-    if pixelformat is None:
-        raise PipelineError(f"{capture}: no pixel format for bus format {fmt.code_name}")
-    node = graph.devnode(capture)
-    fd = os.open(node, os.O_RDWR | os.O_CLOEXEC)
-    try:
-        got = v4l2.s_fmt(fd, v4l2.PixFormat(fmt.width, fmt.height, pixelformat))
-    finally:
-        os.close(fd)
-    if got.pixelformat != pixelformat:
-        raise PipelineError(
-            f"{capture}: wanted {v4l2.fourcc_str(pixelformat)}, driver set "
-            f"{v4l2.fourcc_str(got.pixelformat)}"
-        )
-    return got
-
+            arriving = _propagate(graph, order)
+            missing = [names[e] for e, f in arriving.items() if f.code not in PIXELFORMAT_FOR_BUS]
+            if missing:
+                raise PipelineError(f"no pixel format for what reaches {missing}")
+        except PipelineError as e:
+            errors.append(f"{subdev.mbus_code_name(code)}: {e}")
+            continue
+        result = None
+        for eid, fmt in arriving.items():
+            want = v4l2.PixFormat(fmt.width, fmt.height, PIXELFORMAT_FOR_BUS[fmt.code])
+            with _opened(graph.devnode(names[eid])) as fd:
+                got = v4l2.s_fmt(fd, want)
+            if (got.pixelformat, got.width, got.height) != (want.pixelformat, want.width,
+                                                            want.height):
+                raise PipelineError(
+                    f"{names[eid]}: wanted {v4l2.fourcc_str(want.pixelformat)} "
+                    f"{want.width}x{want.height}, driver set {v4l2.fourcc_str(got.pixelformat)} "
+                    f"{got.width}x{got.height}"
+                )
+            if names[eid] == capture:
+                result = got
+        if result is None:
+            raise PipelineError(f"{capture} is not a capture node of its pipeline")
+        return result
+    raise PipelineError(f"{capture}: no bus format of {source} works downstream: "
+                        + "; ".join(errors))

@@ -1,0 +1,33 @@
+"""Agent tasks that run unplug scenarios and race mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.agent.channel import EventChannel
+from harness.agent.tasks import task
+from harness.profiles import get_profile
+
+
+@task
+def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]]) -> dict:
+    """Run scenarios in order; stop at the first one that leaves the kernel unfit."""
+    from harness.device.modules import load_driver
+    from harness.scenarios.executor import kmsg_marker, run_isolated, unfit_for_more
+    from harness.scenarios.model import Scenario
+
+    profile = get_profile(driver)
+    load_driver(profile)
+    devices = profile.bound_devices()
+    done = 0
+    for spec in scenarios:
+        scenario = Scenario.from_dict(spec)
+        channel.emit("scenario-start", scenario=scenario.name)
+        record = run_isolated(scenario, profile, devices)
+        channel.emit("scenario-result", scenario=scenario.name, record=record)
+        done += 1
+        reason = unfit_for_more(record)
+        if reason:
+            kmsg_marker(f"stopping after {scenario.name}: {reason}")
+            return {"completed": done, "stopped": reason}
+    return {"completed": done, "stopped": ""}

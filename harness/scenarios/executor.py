@@ -1,0 +1,331 @@
+"""Perform one scenario on the target and judge its contracts.
+
+Each scenario runs in a child process: a stuck blocked call, a SIGBUS from a
+stale mapping or a crash of the harness's own code then ends that scenario
+only, and the agent reports it and goes on (or stops, when the kernel is no
+longer fit for the next one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from harness.device.graph import MediaGraph
+from harness.device.modules import load_driver
+from harness.profiles import DriverProfile
+from harness.scenarios import disrupt
+from harness.scenarios.capture_path import configure
+from harness.scenarios.contracts import (
+    BLOCKED_CALL_BOUND,
+    DISRUPTION_BOUND,
+    RMMOD_REFUSALS,
+    STALE_IOCTL_ERRNOS,
+    ContractResult,
+)
+from harness.scenarios.model import After, Disruption, Scenario
+from harness.scenarios.nodes import HeldNode, errno_name
+from harness.uapi import videodev2 as v4l2
+
+SCENARIO_DEADLINE = 120.0
+# Taint bits that are information only: P (proprietary), O (out-of-tree), E (unsigned).
+BENIGN_TAINT = (1 << 0) | (1 << 12) | (1 << 13)
+
+
+def kmsg_marker(text: str) -> None:
+    """A line in the kernel log, so the host can tell which scenario a report belongs to."""
+    try:
+        with open("/dev/kmsg", "w") as f:
+            f.write(f"v4l2-unplug: {text}\n")
+    except OSError:
+        pass
+
+
+def taint() -> int:
+    return int(Path("/proc/sys/kernel/tainted").read_text())
+
+
+def ensure_ready(profile: DriverProfile, devices: list[str]) -> MediaGraph:
+    """Module loaded, every known device bound, media graph readable."""
+    if not disrupt.module_loaded(profile.driver_module):
+        load_driver(profile)
+    for device in devices:
+        if device not in profile.bound_devices():
+            step = disrupt.bind(profile, device, DISRUPTION_BOUND)
+            if step.result != "ok":
+                raise RuntimeError(f"cannot bind {device} again: {step.result}")
+    load_driver(profile)  # waits for the media device
+    return MediaGraph.read(profile.media_devices()[0])
+
+
+def node_set(graph: MediaGraph) -> dict[str, str]:
+    """Entity name -> device node, plus the media node: what 'the same nodes' means."""
+    nodes = {"(media)": graph.path}
+    for e in graph.topology.entities:
+        if (node := graph.devnode(e.name)) is not None:
+            nodes[e.name] = node
+    return nodes
+
+
+def stream_frames(graph: MediaGraph, entity: str, frames: int) -> int:
+    """Stream `frames` frames from a capture entity; return how many arrived."""
+    fmt = configure(graph, entity)
+    fd = os.open(graph.devnode(entity), os.O_RDWR | os.O_CLOEXEC)
+    got = 0
+    try:
+        v4l2.s_fmt(fd, fmt)
+        count = v4l2.reqbufs(fd, 4).count
+        for i in range(count):
+            v4l2.qbuf(fd, i)
+        v4l2.streamon(fd)
+        deadline = time.monotonic() + 10
+        while got < frames and time.monotonic() < deadline:
+            if select.select([fd], [], [], 2.0)[0]:
+                v4l2.qbuf(fd, v4l2.dqbuf(fd).index)
+                got += 1
+        v4l2.streamoff(fd)
+    finally:
+        os.close(fd)
+    return got
+
+
+def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> dict[str, Any]:
+    results: list[ContractResult] = []
+    record: dict[str, Any] = {"name": scenario.name, "contracts": results}
+    graph = ensure_ready(profile, devices)
+    baseline = node_set(graph)
+    taint_before = taint()
+    kmsg_marker(f"scenario {scenario.name} begin")
+
+    held = [HeldNode(h, graph) for h in scenario.holds]
+    for node in held:
+        node.setup()
+
+    kmsg_marker(f"scenario {scenario.name} disrupt")
+    t0 = time.monotonic()
+    steps = _disrupt(scenario, profile, devices)
+    record["steps"] = [s.to_dict() for s in steps]
+    stuck = [s for s in steps if s.seconds is None]
+    results.append(ContractResult(
+        "disruption-completes", not stuck,
+        "every step returned" if not stuck else f"{stuck[0].op} {stuck[0].target} still running "
+        f"after {DISRUPTION_BOUND:.0f} s",
+        measured={s.op: s.seconds for s in steps},
+    ))
+    removed = [s for s in steps if s.op in ("unbind", "rmmod") and s.result == "ok"]
+
+    # Calls that were in the kernel when the device went away.
+    calls: list[dict[str, Any]] = []
+    for node in held:
+        if node.call is None:
+            continue
+        out = node.call.stop(BLOCKED_CALL_BOUND) if node.call.loop else _join(node.call)
+        info = node.call.to_dict(since=t0)
+        calls.append({"node": node.label, **info})
+        if not node.call.loop and removed:
+            latency = info["latency"]
+            ok = out and latency is not None and latency <= BLOCKED_CALL_BOUND + _slowest(steps)
+            results.append(ContractResult(
+                "blocked-call-returns", bool(ok),
+                f"{info['what']} returned {info['result']} after {latency} s" if out
+                else f"{info['what']} still blocked {BLOCKED_CALL_BOUND:.0f} s after the unplug",
+                subject=node.label, measured={"latency": latency, "result": info["result"]},
+            ))
+        elif node.call.loop and not out:
+            results.append(ContractResult(
+                "blocked-call-returns", False,
+                f"{info['what']} loop stuck in the kernel after the unplug", subject=node.label,
+            ))
+    record["calls"] = calls
+
+    after: dict[str, dict[str, Any]] = {n.label: {} for n in held}
+    gone = bool(removed)
+    for node in held:
+        seen = after[node.label]
+        if After.STALE_IOCTLS in scenario.after and gone:
+            errs = node.stale_ioctls()
+            seen["stale_ioctls"] = errs
+            allowed = {errno_name(e) for e in STALE_IOCTL_ERRNOS[node.hold.kind]}
+            bad = {k: v for k, v in errs.items() if v not in allowed}
+            results.append(ContractResult(
+                "stale-ioctl-errno", not bad,
+                f"all failed with {'/'.join(sorted(allowed))}" if not bad
+                else ", ".join(f"{k} -> {v}" for k, v in bad.items()),
+                subject=node.label, measured=errs,
+            ))
+        if After.TOUCH_MMAP in scenario.after and node.maps:
+            how = node.touch_mmap()
+            seen["touch_mmap"] = how
+            results.append(ContractResult("mmap-survives", how == "ok",
+                                          f"reading the mappings: {how}", subject=node.label))
+        if After.POLL in scenario.after:
+            seen["poll"] = node.poll_now()
+        if After.MUNMAP in scenario.after:
+            seen["munmap"] = node.munmap()
+        if After.CLOSE in scenario.after:
+            how = node.close()
+            seen["close"] = how
+            results.append(ContractResult("close-succeeds", how == "ok", f"close: {how}",
+                                          subject=node.label))
+    record["after"] = after
+    for node in held:  # whatever the scenario said, nothing stays open past here
+        node.munmap()
+        node.close()
+
+    if scenario.disruption in (Disruption.RMMOD, Disruption.UNBIND_RMMOD):
+        rm = [s for s in steps if s.op == "rmmod"][-1]
+        refused = rm.result in {errno_name(e) for e in RMMOD_REFUSALS}
+        results.append(ContractResult(
+            "rmmod-refuses-or-completes", rm.result == "ok" or refused,
+            f"rmmod while open: {rm.result}", measured={"result": rm.result},
+        ))
+
+    if scenario.disruption in (Disruption.UNBIND_BIND, Disruption.CYCLES):
+        results.append(_rebind_restores(profile, devices, baseline, scenario))
+    elif gone:
+        results.append(_nothing_left_behind(profile, baseline))
+
+    kmsg_marker(f"scenario {scenario.name} end")
+    record["taint_before"], record["taint_after"] = taint_before, taint()
+    return record
+
+
+def _disrupt(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> list:
+    bound = DISRUPTION_BOUND
+    module = profile.driver_module
+    d = scenario.disruption
+    steps = []
+    if d is Disruption.RMMOD:
+        return [disrupt.delete_module(module, bound)]
+    for _ in range(scenario.cycles if d is Disruption.CYCLES else 1):
+        steps += [disrupt.unbind(profile, dev, bound) for dev in devices]
+        if d in (Disruption.UNBIND_BIND, Disruption.CYCLES):
+            steps += [disrupt.bind(profile, dev, bound) for dev in devices]
+    if d is Disruption.UNBIND_RMMOD:
+        steps.append(disrupt.delete_module(module, bound))
+    return steps
+
+
+def _join(call) -> bool:
+    assert call._thread is not None
+    call._thread.join(BLOCKED_CALL_BOUND)
+    return not call._thread.is_alive()
+
+
+def _slowest(steps: list) -> float:
+    return max((s.seconds or 0.0) for s in steps) if steps else 0.0
+
+
+def _rebind_restores(profile: DriverProfile, devices: list[str], baseline: dict[str, str],
+                     scenario: Scenario) -> ContractResult:
+    try:
+        graph = ensure_ready(profile, devices)
+    except Exception as e:  # the driver did not come back: that is the finding
+        return ContractResult("rebind-restores", False, f"driver did not come back: {e}")
+    now = node_set(graph)
+    if set(now) != set(baseline):
+        missing = sorted(set(baseline) - set(now))
+        extra = sorted(set(now) - set(baseline))
+        return ContractResult("rebind-restores", False,
+                              f"node set changed: missing {missing}, new {extra}")
+    for entity in now:
+        fd = os.open(now[entity], os.O_RDWR | os.O_CLOEXEC)
+        os.close(fd)
+    if After.RESTREAM in scenario.after:
+        primary = profile.capture_entities[0]
+        frames = stream_frames(graph, primary, 5)
+        if frames < 5:
+            return ContractResult("rebind-restores", False,
+                                  f"{primary} streamed {frames}/5 frames after rebind")
+    return ContractResult("rebind-restores", True,
+                          f"{len(now)} nodes back; reopened all, streamed again",
+                          measured={"nodes": len(now)})
+
+
+def _nothing_left_behind(profile: DriverProfile, baseline: dict[str, str]) -> ContractResult:
+    module = profile.driver_module
+    left = [p for p in baseline.values() if os.path.exists(p)]
+    mdevs = profile.media_devices()
+    refs = disrupt.module_refcount(module)
+    problems = []
+    if left:
+        problems.append(f"nodes still present: {left}")
+    if mdevs:
+        problems.append(f"media devices still bound: {mdevs}")
+    if refs not in (None, 0):
+        problems.append(f"module {module} refcnt {refs}")
+    return ContractResult("nothing-left-behind", not problems,
+                          "; ".join(problems) or "no node, media device or module reference left",
+                          measured={"refcnt": refs})
+
+
+def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
+                 deadline: float = SCENARIO_DEADLINE) -> dict[str, Any]:
+    """execute() in a child; the parent survives whatever happens to it."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            rec = execute(scenario, profile, devices)
+            rec["contracts"] = [c.to_dict() for c in rec["contracts"]]
+            rec["status"] = "done"
+        except Exception as e:
+            rec = {"name": scenario.name, "status": "error", "contracts": [],
+                   "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+        with os.fdopen(wfd, "w") as w:
+            w.write(json.dumps(rec, default=str))
+        os._exit(0)
+    os.close(wfd)
+    chunks, end = [], time.monotonic() + deadline
+    with os.fdopen(rfd) as r:
+        while time.monotonic() < end:
+            if select.select([r], [], [], 1.0)[0]:
+                data = r.read()
+                chunks.append(data)
+                break
+    text = "".join(chunks)
+    status = _reap(pid)
+    if not text:
+        return {"name": scenario.name, "status": "hang" if status is None else "crashed",
+                "contracts": [], "error": f"scenario process {status or 'stuck in the kernel'}"}
+    rec = json.loads(text)
+    if status is None:
+        rec["stuck_process"] = True  # a thread still in the kernel keeps it from exiting
+    return rec
+
+
+def _reap(pid: int, timeout: float = 5.0) -> str | None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            if os.WIFSIGNALED(status):
+                return f"killed by signal {os.WTERMSIG(status)}"
+            return f"exit {os.WEXITSTATUS(status)}"
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return "killed after the deadline"
+        time.sleep(0.05)
+    return None
+
+
+def unfit_for_more(record: dict[str, Any]) -> str:
+    """Why the kernel should be rebooted before the next scenario ('' if it need not)."""
+    new = (record.get("taint_after", 0) & ~record.get("taint_before", 0)) & ~BENIGN_TAINT
+    if new:
+        return f"kernel taint changed (0x{new:x})"
+    if record.get("status") in ("hang", "crashed"):
+        return f"scenario {record['status']}"
+    if record.get("stuck_process"):
+        return "a task is stuck in the kernel"
+    return ""
+
