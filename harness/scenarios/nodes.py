@@ -86,6 +86,7 @@ class KernelCall:
     def to_dict(self, since: float) -> dict[str, Any]:
         return {
             "what": self.what,
+            "loop": self.loop,
             "returned": self.returned is not None,
             "latency": None if self.returned is None else round(self.returned - since, 4),
             "result": self.result,

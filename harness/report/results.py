@@ -1,0 +1,118 @@
+"""The report directory of a run: results.json, KTAP, and a summary table.
+
+results.json is the stable, complete record (schema version in the file);
+the KTAP file speaks the kernel's own test-output format, so kernel CI tools
+read a run like a kselftest; summary.txt is what the terminal showed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness.kernels.kernel import Kernel
+from harness.kmsg.report import Finding
+from harness.scenarios.runner import Outcome, RunResult
+
+SCHEMA = 1
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "title": f.title,
+        "class": f.bug_class.value if hasattr(f.bug_class, "value") else str(f.bug_class),
+        "signature": f.signature,
+        "guilty_frame": f.guilty_frame,
+        "guilty_rule": f.guilty_rule,
+        "timestamp": f.timestamp,
+        "task": f.comm,
+        "pid": f.pid,
+        "cpu": f.cpu,
+        "taint": sorted(f.taint) if f.taint is not None else None,
+        "corrupted": f.corrupted,
+        "text": f.text,
+    }
+
+
+def outcome_dict(o: Outcome) -> dict[str, Any]:
+    rec = o.record
+    return {
+        "name": o.scenario.name,
+        "verdict": o.verdict,
+        "reason": o.reason,
+        "boot": o.boot,
+        "console": o.console,
+        "scenario": o.scenario.to_dict(),
+        "contracts": rec.get("contracts", []),
+        "findings": [finding_dict(f) for f in o.findings],
+        "steps": rec.get("steps", []),
+        "blocked_calls": rec.get("calls", []),
+        "after": rec.get("after", {}),
+        "error": rec.get("error"),
+        "traceback": rec.get("traceback"),
+    }
+
+
+def write(result: RunResult, kernel: Kernel, driver: str, report_dir: Path,
+          started: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    counts = Counter(o.verdict for o in result.outcomes)
+    doc = {
+        "schema": SCHEMA,
+        "tool": "v4l2-unplug",
+        "driver": driver,
+        "kernel": {"flavour": kernel.flavour, "release": kernel.release,
+                   "image": str(kernel.image)},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "boots": [{"dir": str(b.run_dir), "outcome": b.outcome, "message": b.message,
+                   "boot_seconds": b.boot_seconds} for b in result.boots],
+        "summary": {v: counts.get(v, 0) for v in ("pass", "fail", "hang", "error", "not-run")},
+        "boot_findings": [finding_dict(f) for f in result.boot_findings],
+        "scenarios": [outcome_dict(o) for o in result.outcomes],
+        **(extra or {}),
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    (report_dir / "results.ktap").write_text(ktap(result))
+    (report_dir / "summary.txt").write_text(summary(result) + "\n")
+    return doc
+
+
+def ktap(result: RunResult) -> str:
+    """KTAP version 1 (Documentation/dev-tools/ktap.rst)."""
+    lines = ["KTAP version 1", f"1..{len(result.outcomes)}"]
+    for i, o in enumerate(result.outcomes, start=1):
+        ok = "ok" if o.verdict == "pass" else "not ok"
+        directive = " # SKIP not run" if o.verdict == "not-run" else ""
+        for detail in ([o.reason] if o.reason else []):
+            lines.append(f"# {o.scenario.name}: {detail}")
+        lines.append(f"{ok} {i} {o.scenario.name}{directive}")
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: RunResult, width: int = 110) -> str:
+    name_w = max((len(o.scenario.name) for o in result.outcomes), default=10)
+    rows = [f"{'scenario':{name_w}}  {'verdict':7}  detail"]
+    for o in result.outcomes:
+        detail = o.reason or _pass_detail(o)
+        room = max(20, width - name_w - 11)
+        rows.append(f"{o.scenario.name:{name_w}}  {o.verdict:7}  {detail[:room]}")
+    counts = Counter(o.verdict for o in result.outcomes)
+    rows.append("")
+    rows.append(", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    if result.boot_findings:
+        rows.append(f"kernel reports before any scenario: "
+                    f"{'; '.join(f.title for f in result.boot_findings)}")
+    return "\n".join(rows)
+
+
+def _pass_detail(o: Outcome) -> str:
+    calls = o.record.get("calls", [])
+    latencies = [c["latency"] for c in calls if not c.get("loop") and c.get("latency") is not None]
+    parts = [f"{len(o.record.get('contracts', []))} contracts held"]
+    if latencies:
+        parts.append(f"blocked call woke after {max(latencies):.3f} s")
+    return ", ".join(parts)

@@ -1,0 +1,145 @@
+"""Run scenarios on a target over as few boots as possible (host side).
+
+One boot runs scenarios until one leaves the kernel unfit (a new taint, a
+hang, a task stuck in the kernel); the next boot resumes after it. Every
+boot's console, events and command line stay in the report directory, and
+every kernel report is attributed to the scenario that was running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import GuestError
+from harness.kmsg.report import Finding
+from harness.scenarios.attribution import BOOT, attribute
+from harness.scenarios.executor import SCENARIO_DEADLINE
+from harness.scenarios.model import Scenario
+from harness.targets.qemu import Deadlines, GuestRun, QemuTarget
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    verdict: str = "not-run"  # pass | fail | hang | error | not-run
+    record: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    boot: int = 0
+    console: str = ""
+    reason: str = ""
+
+    @property
+    def failed_contracts(self) -> list[dict[str, Any]]:
+        return [c for c in self.record.get("contracts", []) if not c["passed"]]
+
+    def judge(self) -> None:
+        status = self.record.get("status")
+        if status == "hang":
+            self.verdict, self.reason = "hang", self.record.get("error", "")
+        elif status == "error":
+            self.verdict, self.reason = "error", self.record.get("error", "")
+        elif status == "crashed":
+            self.verdict, self.reason = "fail", self.record.get("error", "")
+        elif self.findings or self.failed_contracts:
+            self.verdict = "fail"
+            parts = [f.title for f in self.findings]
+            parts += [f"{c['contract']}: {c['detail']}" for c in self.failed_contracts]
+            self.reason = "; ".join(parts)
+        else:
+            self.verdict = "pass"
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome]
+    boots: list[GuestRun]
+    boot_findings: list[Finding]  # reports before any scenario began
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.boot_findings) or any(
+            o.verdict != "pass" for o in self.outcomes
+        )
+
+
+Progress = Callable[[Outcome, int, int], None]
+
+
+def run_scenarios(
+    target: QemuTarget,
+    driver: str,
+    scenarios: list[Scenario],
+    report_dir: Path,
+    progress: Progress | None = None,
+) -> RunResult:
+    outcomes = {s.name: Outcome(s) for s in scenarios}
+    pending = list(scenarios)
+    boots: list[GuestRun] = []
+    boot_findings: list[Finding] = []
+    done = 0
+    while pending:
+        boot = len(boots) + 1
+        deadlines = Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60,
+                              total=300 + 90 * len(pending))
+        run = target.run(
+            [{"task": "scenarios",
+              "args": {"driver": driver, "scenarios": [s.to_dict() for s in pending]}}],
+            report_dir / f"boot-{boot:02d}",
+            deadlines,
+        )
+        boots.append(run)
+        started, finished = _follow_events(run, outcomes, boot)
+        console = str(run.console_path)
+        for owner, finding in attribute(run.console()):
+            if owner == BOOT:
+                boot_findings.append(finding)
+            elif owner in outcomes:
+                outcomes[owner].findings.append(finding)
+        in_flight = [n for n in started if n not in finished]
+        for name in finished + in_flight:
+            o = outcomes[name]
+            o.boot, o.console = boot, console
+            if name in in_flight:
+                o.record = {"name": name, "status": "hang" if run.outcome == "hang" else "crashed",
+                            "error": f"guest {run.outcome}: {run.message}", "contracts": []}
+            o.judge()
+            done += 1
+            if progress:
+                progress(o, done, len(scenarios))
+        if not started:
+            # Nothing ran in this boot: another boot would end the same way.
+            if run.outcome == "boot-failed":
+                raise GuestError(
+                    f"the guest never came up ({run.message}); console: {run.console_path}",
+                    console_tail=run.console_tail(), report_dir=str(report_dir),
+                )
+            for s in pending:
+                outcomes[s.name].reason = f"not run: agent failed ({_agent_error(run)})"
+                outcomes[s.name].verdict = "error"
+            break
+        ran = set(started)
+        pending = [s for s in pending if s.name not in ran]
+    return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings)
+
+
+def _follow_events(run: GuestRun, outcomes: dict[str, Outcome],
+                   boot: int) -> tuple[list[str], list[str]]:
+    started: list[str] = []
+    finished: list[str] = []
+    for event in run.events:
+        if event["event"] == "scenario-start":
+            started.append(event["scenario"])
+        elif event["event"] == "scenario-result":
+            outcomes[event["scenario"]].record = event["record"]
+            finished.append(event["scenario"])
+    return started, finished
+
+
+def _agent_error(run: GuestRun) -> str:
+    for e in run.results():
+        if e["event"] == "error":
+            return e["message"]
+    return run.message or run.outcome
