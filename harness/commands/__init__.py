@@ -22,10 +22,12 @@ def add_kernel_options(p: argparse.ArgumentParser, multiple: bool = False) -> No
     )
     p.add_argument("--kernel-image", type=Path, help="bzImage or vmlinux, with --kernel path")
     p.add_argument("--modules", type=Path, help="INSTALL_MOD_PATH of the image, with --kernel path")
+    p.add_argument("--patch", action="append", type=Path, default=[], metavar="FILE",
+                   help="apply FILE to vimc and build it out of tree (repeatable)")
 
 
 def kernel_from_args(args: argparse.Namespace, flavour: str | None = None) -> Kernel:
-    return get_kernel(flavour or args.kernel, args.kernel_image, args.modules)
+    return get_kernel(flavour or args.kernel, args.kernel_image, args.modules, args.patch)
 
 
 def report_dir(args: argparse.Namespace, what: str) -> Path:

@@ -45,6 +45,9 @@ def get_kernel(
             f"unknown kernel flavour {name!r}: choose one of {', '.join(FLAVOURS)}"
         ) from None
     if flavour.needs_path:
+        if patches:
+            raise KernelError("--patch works with the debian and debug flavours; "
+                              "apply it to your own tree for --kernel path")
         if image is None or modules is None:
             raise KernelError("--kernel path needs --kernel-image BZIMAGE and --modules DIR")
         return flavour.provide(image, modules)

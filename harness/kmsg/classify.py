@@ -174,6 +174,10 @@ PATTERNS: tuple[Pattern, ...] = (
         stack="kasan",
         end=End.BANNER,
         fields=_kasan_fields,
+        # With DEBUG_LIST a stale list_head is first read by the list checks
+        # (__list_del_entry_valid); the code that owns the freed entry is the
+        # caller, e.g. media_gobj_destroy.
+        skip=("list",),
     ),
     # x86 general protection fault (6.9+ prefixes it with "Oops: ")
     Pattern(

@@ -122,7 +122,8 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
     # Calls that were in the kernel when the device went away.
     calls: list[dict[str, Any]] = []
     for node in held:
-        if node.call is None:
+        if node.call is None or (not node.call.loop and not removed):
+            # Nothing went away (rmmod refused): a blocked call rightly stays blocked.
             continue
         out = node.call.stop(BLOCKED_CALL_BOUND) if node.call.loop else _join(node.call)
         info = node.call.to_dict(since=t0)

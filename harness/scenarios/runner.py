@@ -84,15 +84,31 @@ def run_scenarios(
         boot = len(boots) + 1
         deadlines = Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60,
                               total=300 + 90 * len(pending))
+        def live(event: dict[str, Any], run: GuestRun) -> None:
+            # A first verdict as each scenario ends, from the console so far;
+            # reports printed later are attributed again when the boot ends.
+            nonlocal done
+            if event["event"] != "scenario-result" or progress is None:
+                return
+            o = outcomes[event["scenario"]]
+            o.record = event["record"]
+            o.findings = [f for owner, f in attribute(run.console()) if owner == o.scenario.name]
+            o.judge()
+            done += 1
+            progress(o, done, len(scenarios))
+
         run = target.run(
             [{"task": "scenarios",
               "args": {"driver": driver, "scenarios": [s.to_dict() for s in pending]}}],
             report_dir / f"boot-{boot:02d}",
             deadlines,
+            on_event=live,
         )
         boots.append(run)
         started, finished = _follow_events(run, outcomes, boot)
-        console = str(run.console_path)
+        for o in outcomes.values():
+            if o.scenario.name in started:
+                o.findings = []
         for owner, finding in attribute(run.console()):
             if owner == BOOT:
                 boot_findings.append(finding)
@@ -101,13 +117,15 @@ def run_scenarios(
         in_flight = [n for n in started if n not in finished]
         for name in finished + in_flight:
             o = outcomes[name]
-            o.boot, o.console = boot, console
+            o.boot, o.console = boot, str(run.console_path)
+            before = o.verdict
             if name in in_flight:
                 o.record = {"name": name, "status": "hang" if run.outcome == "hang" else "crashed",
                             "error": f"guest {run.outcome}: {run.message}", "contracts": []}
             o.judge()
-            done += 1
-            if progress:
+            if progress and (name in in_flight or o.verdict != before):
+                if name in in_flight:
+                    done += 1
                 progress(o, done, len(scenarios))
         if not started:
             # Nothing ran in this boot: another boot would end the same way.

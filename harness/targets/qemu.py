@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,9 +143,14 @@ class QemuTarget:
         ]
 
     def run(
-        self, tasks: list[dict[str, Any]], run_dir: Path, deadlines: Deadlines = Deadlines()
+        self,
+        tasks: list[dict[str, Any]],
+        run_dir: Path,
+        deadlines: Deadlines = Deadlines(),
+        on_event: Callable[[dict[str, Any], GuestRun], None] | None = None,
     ) -> GuestRun:
-        """Boot, run `tasks` in the agent, and return when the guest is gone."""
+        """Boot, run `tasks` in the agent, and return when the guest is gone.
+        `on_event` sees every event as it arrives (for live progress)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("console.log", "events.jsonl", "monitor.sock", "qemu.log"):
             (run_dir / stale).unlink(missing_ok=True)
@@ -165,6 +170,8 @@ class QemuTarget:
         try:
             for event in _follow(run_dir / "events.jsonl", proc, start, deadlines, result):
                 result.events.append(event)
+                if on_event is not None:
+                    on_event(event, result)
                 if event["event"] == "ready" and result.boot_seconds is None:
                     result.boot_seconds = time.monotonic() - start
                 if event["event"] == "done":
