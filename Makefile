@@ -35,12 +35,14 @@ $(VENV)/.installed: pyproject.toml
 kernels: setup
 	$(BIN)/v4l2-unplug kernel --kernel debian --kernel debug
 
-run: setup
+# vimc's topology on Debian's kernel, then the whole unplug matrix on the debug kernel.
+run: kernels
 	$(BIN)/v4l2-unplug topology --kernel debian
+	$(BIN)/v4l2-unplug run --driver vimc --kernel debug
 
 test: kernels
 	$(BIN)/ruff check harness tests
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/pytest -m 'not vm' $(PYTEST_ARGS)

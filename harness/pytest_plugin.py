@@ -1,0 +1,101 @@
+"""The scenario matrix as a pytest plugin.
+
+Each scenario of the driver profile becomes a parametrized test, named after
+the scenario, so kernel developers select scenarios as they select tests:
+
+    pytest --kernel debug -k blocked_dqbuf tests/vm/test_scenarios.py
+    pytest --kernel debug --junitxml=out.xml ...
+    pytest -n 2 --dist loadgroup ...      # one VM per kernel flavour at once
+
+A test only reads its scenario's outcome: the first test of a flavour runs
+every selected scenario of that flavour in as few boots as possible (the
+way `v4l2-unplug run` does), so selecting with -k also selects what boots.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FLAVOURS = ("debian", "debug")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("v4l2-unplug")
+    group.addoption("--kernel", action="append", choices=FLAVOURS,
+                    help="kernel flavour(s) for VM tests (default: all)")
+    group.addoption("--driver", default="vimc", help="driver profile for scenario tests")
+    group.addoption("--scenario-report", type=Path, default=None,
+                    help="keep the scenario report directories here")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "vm: boots a kernel in QEMU")
+
+
+def _flavours(config: pytest.Config) -> list[str]:
+    return config.getoption("--kernel") or list(FLAVOURS)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    names = metafunc.fixturenames
+    if "scenario_name" in names:
+        from harness.profiles import get_profile
+        from harness.scenarios.matrix import build_matrix
+
+        matrix = build_matrix(get_profile(metafunc.config.getoption("--driver")))
+        params = [
+            pytest.param(flavour, s.name, id=f"{flavour}-{s.name}",
+                         marks=[pytest.mark.xdist_group(flavour), pytest.mark.vm])
+            for flavour in _flavours(metafunc.config)
+            for s in matrix
+        ]
+        metafunc.parametrize(("flavour", "scenario_name"), params)
+    elif "flavour" in names:
+        metafunc.parametrize("flavour", _flavours(metafunc.config), scope="session")
+
+
+@pytest.fixture(scope="session")
+def kernel_cache() -> dict:
+    return {}
+
+
+@pytest.fixture
+def kernel(flavour: str, kernel_cache: dict):
+    from harness.kernels.flavours import get_kernel
+
+    if flavour not in kernel_cache:
+        kernel_cache[flavour] = get_kernel(flavour)
+    return kernel_cache[flavour]
+
+
+@pytest.fixture(scope="session")
+def _scenario_runs() -> dict:
+    return {}
+
+
+@pytest.fixture
+def scenario_outcome(request: pytest.FixtureRequest, kernel, flavour: str, scenario_name: str,
+                     _scenario_runs: dict, tmp_path_factory: pytest.TempPathFactory):
+    """The Outcome of this test's scenario on this flavour."""
+    if flavour not in _scenario_runs:
+        from harness.profiles import get_profile
+        from harness.scenarios.matrix import build_matrix, select
+        from harness.scenarios.runner import run_scenarios
+        from harness.targets.qemu import QemuTarget
+
+        wanted = [
+            item.callspec.params["scenario_name"]
+            for item in request.session.items
+            if hasattr(item, "callspec")
+            and item.callspec.params.get("flavour") == flavour
+            and "scenario_name" in item.callspec.params
+        ]
+        profile = get_profile(request.config.getoption("--driver"))
+        chosen = select(build_matrix(profile), wanted)
+        base = request.config.getoption("--scenario-report")
+        out = (base / flavour) if base else tmp_path_factory.mktemp(f"scenarios-{flavour}")
+        result = run_scenarios(QemuTarget(kernel), profile.name, chosen, out)
+        _scenario_runs[flavour] = {o.scenario.name: o for o in result.outcomes}
+    return _scenario_runs[flavour][scenario_name]
