@@ -31,3 +31,13 @@ def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]
             kmsg_marker(f"stopping after {scenario.name}: {reason}")
             return {"completed": done, "stopped": reason}
     return {"completed": done, "stopped": ""}
+
+
+@task
+def race(channel: EventChannel, driver: str, duration: float, seed: int, workers: int = 3,
+         mode: str = "unbind") -> dict:
+    """Race mode (see harness.scenarios.race)."""
+    from harness.scenarios.race import race as run_race
+
+    return run_race(get_profile(driver), duration, seed, workers, mode,
+                    progress=lambda p: channel.emit("race-progress", **p))

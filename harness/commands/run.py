@@ -18,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.targets.qemu import QemuTarget
 
     profile = get_profile(args.driver)
+    if args.race:
+        return _race(args, profile)
     matrix = build_matrix(profile)
     if args.list:
         print("\n".join(s.name for s in matrix))
@@ -41,6 +43,53 @@ def run(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _race(args: argparse.Namespace, profile) -> int:
+    import json
+
+    from harness.report.results import finding_dict
+    from harness.scenarios.runner import run_race
+    from harness.targets.qemu import QemuTarget
+
+    kernel = kernel_from_args(args)
+    out = report_dir(args, "race")
+    print(f"race on {profile.name}, {kernel.describe()}: {args.workers} workers, "
+          f"{args.race_mode} cycles, {args.duration:.0f} s, seed {args.seed}; report: {out}",
+          file=sys.stderr)
+
+    def progress(p: dict) -> None:
+        print(f"  {p['elapsed']:6.1f} s  cycles {p['cycles']:5}  iterations {p['iterations']}",
+              file=sys.stderr, flush=True)
+
+    result = run_race(QemuTarget(kernel), profile.name, args.duration, args.seed, args.workers,
+                      args.race_mode, out, progress)
+    s = result.stats
+    doc = {"schema": 1, "tool": "v4l2-unplug", "mode": "race", "driver": profile.name,
+           "kernel": {"flavour": kernel.flavour, "release": kernel.release},
+           "stats": s, "findings": [finding_dict(f) for f in result.findings],
+           "console": str(result.boot.console_path), "outcome": result.boot.outcome}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    if "error" in s:
+        print(f"race failed in the guest: {s['error']}")
+    else:
+        print(f"seed {s['seed']}: {s['cycles']} {s['mode']} cycles in {s['duration']} s "
+              f"({s['cycles_per_second']}/s)")
+        for w in s["workers"]:
+            print(f"  worker {w['worker']}: {w['iterations']} iterations ({w['per_second']}/s)"
+                  f"{'  ' + w['ended'] if w.get('ended') else ''}")
+        if s.get("stuck_disruption"):
+            print(f"  disruption stuck: {s['stuck_disruption']}")
+        if s.get("first_report"):
+            fr = s["first_report"]
+            print(f"  first kernel report at {fr['kernel_time']:.3f} s, cycle {fr.get('cycle')}")
+    for f in result.findings:
+        print(f"FINDING {f.title}  [{f.signature}]")
+    if result.boot.outcome != "done":
+        print(f"guest {result.boot.outcome}: {result.boot.message}")
+    print("PASS: no kernel report in the race" if not result.failed else "FAIL")
+    return 1 if result.failed else 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run unplug scenarios and report what broke")
     add_kernel_options(p)
@@ -49,4 +98,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run only this scenario (repeatable); see --list")
     p.add_argument("--list", action="store_true", help="list the scenario names and exit")
     p.add_argument("--report", type=Path, help="report directory")
+    race = p.add_argument_group("race mode")
+    race.add_argument("--race", action="store_true",
+                      help="workers open/ioctl/mmap/close every node while a disruptor loops")
+    race.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    race.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    race.add_argument("--workers", type=int, default=3, help="worker processes (default 3)")
+    race.add_argument("--race-mode", choices=("unbind", "rmmod"), default="unbind",
+                      help="disruptor: unbind/bind or rmmod/modprobe cycles")
     p.set_defaults(func=run)

@@ -161,3 +161,48 @@ def _agent_error(run: GuestRun) -> str:
         if e["event"] == "error":
             return e["message"]
     return run.message or run.outcome
+
+
+@dataclass
+class RaceResult:
+    stats: dict[str, Any]
+    findings: list[Finding]
+    boot: GuestRun
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.findings or self.stats.get("stuck_disruption")
+                    or self.stats.get("stuck_workers") or self.boot.outcome != "done")
+
+
+def run_race(target: QemuTarget, driver: str, duration: float, seed: int, workers: int,
+             mode: str, report_dir: Path,
+             progress: Callable[[dict[str, Any]], None] | None = None) -> RaceResult:
+    """One boot of race mode; every report after the race began is its finding."""
+    from harness.kmsg.report import parse_log
+
+    def live(event: dict[str, Any], run: GuestRun) -> None:
+        if progress and event["event"] == "race-progress":
+            progress(event)
+
+    run = target.run(
+        [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
+                                   "workers": workers, "mode": mode}}],
+        report_dir / "boot-01",
+        Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
+        on_event=live,
+    )
+    if run.outcome == "boot-failed":
+        raise GuestError(f"the guest never came up ({run.message})",
+                         console_tail=run.console_tail(), report_dir=str(report_dir))
+    stats: dict[str, Any] = {}
+    for e in run.results():
+        if e["event"] == "result":
+            stats = e["data"]
+        else:
+            stats = {"error": e["message"]}
+    console = run.console()
+    race_start = next((i for i, line in enumerate(console.splitlines(), 1)
+                       if "v4l2-unplug: race begin" in line), 0)
+    findings = [f for f in parse_log(console) if f.line > race_start]
+    return RaceResult(stats, findings, run)
