@@ -1,0 +1,52 @@
+"""Scenario throughput: the full vimc matrix per flavour, and race-mode rates.
+
+Target: the full vimc matrix on the debug flavour in <= 10 minutes on a
+2-core TCG machine. Race rates are per second of the race actually run (a
+race ends at the first kernel report).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.kernels.flavours import get_kernel
+from harness.profiles import get_profile
+from harness.scenarios.matrix import build_matrix
+from harness.scenarios.runner import run_race, run_scenarios
+from harness.targets.qemu import QemuTarget
+
+RACE_SECONDS = 30.0
+
+
+def main() -> None:
+    flavours = sys.argv[2:] or ["debian", "debug"]
+    profile = get_profile("vimc")
+    matrix = build_matrix(profile)
+    for flavour in flavours:
+        target = QemuTarget(get_kernel(flavour))
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.monotonic()
+            result = run_scenarios(target, profile.name, matrix, Path(tmp) / "matrix")
+            wall = time.monotonic() - start
+            verdicts = {v: sum(o.verdict == v for o in result.outcomes)
+                        for v in ("pass", "fail", "hang", "error")}
+            print(f"{flavour:7} matrix: {len(matrix)} scenarios in {wall:.0f} s "
+                  f"({len(matrix) / wall * 60:.1f}/min, {len(result.boots)} boots) {verdicts}"
+                  f"{'  target <= 600 s' if flavour == 'debug' else ''}", flush=True)
+            race = run_race(target, profile.name, RACE_SECONDS, seed=1, workers=3,
+                            mode="unbind", report_dir=Path(tmp) / "race")
+        s = race.stats
+        if "workers" not in s:
+            print(f"{flavour:7} race: {s.get('error', 'no result')}")
+            continue
+        rates = ", ".join(f"{w['per_second']}/s" for w in s["workers"])
+        ended = "first kernel report" if s.get("stopped_early") else "duration"
+        print(f"{flavour:7} race: {s['duration']} s (ended by {ended}); worker iterations "
+              f"{rates}; disruptor {s['cycles_per_second']} cycles/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
