@@ -13,11 +13,13 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -124,6 +126,7 @@ class QemuTarget:
             f"harness.python={sys.executable}",
             f"harness.job={job_path}",
             f"harness.cwd={CHECKOUT}",
+            f"harness.path={CHECKOUT}:{sysconfig.get_paths()['purelib']}",
         ]
         return [
             *self.machine_args(),
@@ -157,7 +160,7 @@ class QemuTarget:
         job_path = run_dir / "job.json"
         job_path.write_text(json.dumps({"tasks": tasks}, indent=1))
         argv = self.command(run_dir, job_path, initramfs.build(self.kernel))
-        (run_dir / "qemu.cmdline").write_text(" ".join(argv) + "\n")
+        (run_dir / "qemu.cmdline").write_text(shlex.join(argv) + "\n")
         result = GuestRun(run_dir=run_dir)
         start = time.monotonic()
         proc = subprocess.Popen(
