@@ -14,7 +14,11 @@ way `v4l2-unplug run` does), so selecting with -k also selects what boots.
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,32 +74,50 @@ def kernel(flavour: str, kernel_cache: dict):
     return kernel_cache[flavour]
 
 
-@pytest.fixture(scope="session")
-def _scenario_runs() -> dict:
-    return {}
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every xdist worker of this session sees (the session's basetemp)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture
-def scenario_outcome(request: pytest.FixtureRequest, kernel, flavour: str, scenario_name: str,
-                     _scenario_runs: dict, tmp_path_factory: pytest.TempPathFactory):
-    """The Outcome of this test's scenario on this flavour."""
-    if flavour not in _scenario_runs:
-        from harness.profiles import get_profile
-        from harness.scenarios.matrix import build_matrix, select
-        from harness.scenarios.runner import run_scenarios
-        from harness.targets.qemu import QemuTarget
+def scenario_outcome(request: pytest.FixtureRequest, flavour: str, scenario_name: str,
+                     tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The outcome of this test's scenario on this flavour, as results.json records it.
 
-        wanted = [
-            item.callspec.params["scenario_name"]
-            for item in request.session.items
-            if hasattr(item, "callspec")
-            and item.callspec.params.get("flavour") == flavour
-            and "scenario_name" in item.callspec.params
-        ]
-        profile = get_profile(request.config.getoption("--driver"))
-        chosen = select(build_matrix(profile), wanted)
-        base = request.config.getoption("--scenario-report")
-        out = (base / flavour) if base else tmp_path_factory.mktemp(f"scenarios-{flavour}")
-        result = run_scenarios(QemuTarget(kernel), profile.name, chosen, out)
-        _scenario_runs[flavour] = {o.scenario.name: o for o in result.outcomes}
-    return _scenario_runs[flavour][scenario_name]
+    The first test of a flavour, in whichever worker, runs every selected
+    scenario of that flavour in one batch under a file lock; the other tests,
+    in any worker, read the batch's results. So one VM runs per flavour, and
+    flavours run in parallel when xdist has workers for them.
+    """
+    shared = _shared_dir(tmp_path_factory)
+    results = shared / f"scenarios-{flavour}.json"
+    with open(shared / f"scenarios-{flavour}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not results.exists():
+            results.write_text(json.dumps(_run_batch(request, flavour, tmp_path_factory)))
+    return json.loads(results.read_text())[scenario_name]
+
+
+def _run_batch(request: pytest.FixtureRequest, flavour: str,
+               tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from harness.kernels.flavours import get_kernel
+    from harness.profiles import get_profile
+    from harness.report.results import outcome_dict
+    from harness.scenarios.matrix import build_matrix, select
+    from harness.scenarios.runner import run_scenarios
+    from harness.targets.qemu import QemuTarget
+
+    wanted = [
+        item.callspec.params["scenario_name"]
+        for item in request.session.items
+        if hasattr(item, "callspec")
+        and item.callspec.params.get("flavour") == flavour
+        and "scenario_name" in item.callspec.params
+    ]
+    profile = get_profile(request.config.getoption("--driver"))
+    chosen = select(build_matrix(profile), wanted)
+    base = request.config.getoption("--scenario-report")
+    out = (base / flavour) if base else tmp_path_factory.mktemp(f"scenarios-{flavour}")
+    result = run_scenarios(QemuTarget(get_kernel(flavour)), profile.name, chosen, out)
+    return {o.scenario.name: outcome_dict(o) for o in result.outcomes}
