@@ -45,6 +45,7 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
         "reason": o.reason,
         "boot": o.boot,
         "console": o.console,
+        "kernel_times": o.kernel_times,
         "scenario": o.scenario.to_dict(),
         "contracts": rec.get("contracts", []),
         "findings": [finding_dict(f) for f in o.findings],

@@ -185,6 +185,9 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
                       "elapsed": round(last_progress - start, 1)})
     stop.set()
     elapsed = time.monotonic() - start
+    if watch.first is not None:
+        # each worker's iteration when the race was stopped by the report
+        watch.first["iterations"] = [c.value for c in counters]
     results = []
     for _ in procs:
         try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.errors import GuestError
 from harness.kmsg.report import Finding
-from harness.scenarios.attribution import BOOT, attribute
+from harness.scenarios.attribution import BOOT, attribute, markers
 from harness.scenarios.executor import SCENARIO_DEADLINE
 from harness.scenarios.model import Scenario
 from harness.targets.qemu import Deadlines, GuestRun, QemuTarget
@@ -30,6 +30,9 @@ class Outcome:
     boot: int = 0
     console: str = ""
     reason: str = ""
+    # printk times of the agent's markers (begin, disrupt, end): the scenario's
+    # steps on the kernel's clock, next to its findings' timestamps
+    kernel_times: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def failed_contracts(self) -> list[dict[str, Any]]:
@@ -109,6 +112,9 @@ def run_scenarios(
         for o in outcomes.values():
             if o.scenario.name in started:
                 o.findings = []
+        for m in markers(run.console()):
+            if m.scenario in outcomes:
+                outcomes[m.scenario].kernel_times[m.step] = m.time
         for owner, finding in attribute(run.console()):
             if owner == BOOT:
                 boot_findings.append(finding)

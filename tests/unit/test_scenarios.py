@@ -1,0 +1,112 @@
+"""The scenario model, the matrix, attribution and reports: pure parts, no VM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.profiles.vimc import VIMC
+from harness.scenarios.attribution import BOOT, attribute, markers
+from harness.scenarios.contracts import CONTRACTS
+from harness.scenarios.executor import unfit_for_more
+from harness.scenarios.matrix import build_matrix, select
+from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage, slug
+
+CONSOLES = Path(__file__).resolve().parents[1] / "data" / "consoles"
+
+
+def test_matrix_covers_every_stage_kind_and_disruption() -> None:
+    matrix = build_matrix(VIMC)
+    names = [s.name for s in matrix]
+    assert len(names) == len(set(names))
+    held = {(h.kind, h.stage) for s in matrix for h in s.holds}
+    # the stages the issue names, written out rather than taken from the model
+    wanted = {
+        NodeKind.VIDEO: ("opened", "format_set", "buffers_requested", "buffers_mmapped",
+                         "streaming", "blocked_dqbuf", "blocked_poll", "blocked_select"),
+        NodeKind.MEDIA: ("opened", "in_g_topology", "in_setup_link"),
+        NodeKind.SUBDEV: ("opened", "in_g_fmt", "in_s_fmt"),
+    }
+    for kind, stages in wanted.items():
+        for stage in stages:
+            assert (kind, Stage(stage)) in held, (kind, stage)
+    assert {s.disruption for s in matrix} == set(Disruption)
+    # vimc has no read() I/O, so no scenario may wait in read()
+    assert not any(h.stage is Stage.BLOCKED_READ for s in matrix for h in s.holds)
+
+
+def test_test_media_floor_is_in_the_matrix() -> None:
+    names = {s.name for s in build_matrix(VIMC)}
+    # v4l-utils contrib/test/test-media for vimc: unbind+bind; unbind with every
+    # node open and Raw Capture 0 streaming; then rmmod of the unbound driver
+    assert {"idle--unbind_bind", "all_nodes_open_streaming--unbind",
+            "all_nodes_open_streaming--unbind_rmmod"} <= names
+
+
+def test_after_actions_follow_what_was_held() -> None:
+    by_name = {s.name: s for s in build_matrix(VIMC)}
+    mmapped = by_name["video.raw_capture_0-buffers_mmapped--unbind"]
+    assert After.TOUCH_MMAP in mmapped.after and After.MUNMAP in mmapped.after
+    opened = by_name["video.raw_capture_0-opened--unbind"]
+    assert After.TOUCH_MMAP not in opened.after
+    rebound = by_name["media-opened--unbind_bind"]
+    assert rebound.after[-2:] == (After.REOPEN, After.RESTREAM)
+
+
+def test_scenario_round_trips_through_json() -> None:
+    for s in build_matrix(VIMC):
+        assert Scenario.from_dict(s.to_dict()) == s
+        assert Scenario.from_dict(s.to_dict()).name == s.name
+
+
+def test_unknown_scenario_is_named_with_similar_ones() -> None:
+    with pytest.raises(HarnessError) as err:
+        select(build_matrix(VIMC), ["video.raw_capture_0-blocked_dqbuf--unplug"])
+    assert "unknown scenario 'video.raw_capture_0-blocked_dqbuf--unplug'" in str(err.value)
+    assert "video.raw_capture_0-blocked_dqbuf--unbind" in str(err.value)
+
+
+def test_slug() -> None:
+    assert slug("RGB/YUV Capture") == "rgb_yuv_capture"
+    assert slug("Raw Capture 0") == "raw_capture_0"
+
+
+def test_every_contract_cites_its_source() -> None:
+    for c in CONTRACTS.values():
+        assert c.source and c.expectation
+
+
+def test_reports_are_attributed_to_the_scenario_that_was_running() -> None:
+    console = (CONSOLES / "injected_uaf_debug.console.log").read_text()
+    marks = markers(console)
+    assert [(m.scenario, m.step) for m in marks] == [
+        ("video.raw_capture_0-opened--unbind", "begin"),
+        ("video.raw_capture_0-opened--unbind", "disrupt"),
+        ("video.raw_capture_0-opened--unbind", "end"),
+    ]
+    assert marks[1].time == pytest.approx(19.392360)
+    owners = attribute(console)
+    assert owners
+    owner, finding = owners[0]
+    assert owner == "video.raw_capture_0-opened--unbind"
+    assert finding.title == "KASAN: use-after-free Read in media_gobj_destroy"
+    assert marks[1].time <= finding.timestamp <= marks[2].time
+
+
+def test_reports_before_any_scenario_belong_to_the_boot() -> None:
+    console = (CONSOLES / "injected_uaf_debug.console.log").read_text()
+    head = console.split("v4l2-unplug: scenario")[0]
+    report = console[console.index("[   19.443350] BUG: KASAN"):]
+    assert all(owner == BOOT for owner, _ in attribute(head + report))
+
+
+def test_a_new_taint_or_a_stuck_task_means_reboot() -> None:
+    base = {"taint_before": 1 << 12, "taint_after": 1 << 12, "status": "done"}
+    assert unfit_for_more(base) == ""
+    assert "taint" in unfit_for_more({**base, "taint_after": (1 << 12) | (1 << 5)})
+    # O (out-of-tree) and E (unsigned) taint from loading vimc are information only
+    assert unfit_for_more({**base, "taint_after": (1 << 12) | (1 << 13)}) == ""
+    assert unfit_for_more({**base, "status": "hang"}) == "scenario hang"
+    assert unfit_for_more({**base, "stuck_process": True}) == "a task is stuck in the kernel"
