@@ -43,4 +43,5 @@ def command(channel: EventChannel, argv: list[str], timeout: float = 60.0) -> di
 
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     return {"argv": argv, "status": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+import harness.agent.tasks_device  # noqa: E402,F401  (registers its tasks)
 import harness.agent.tasks_scenarios  # noqa: E402,F401  (registers its tasks)

@@ -13,6 +13,46 @@ from harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
+class LinkSetting:
+    """A data link and the state a capture path needs it in (media-ctl -l)."""
+
+    source: str
+    source_pad: int
+    sink: str
+    sink_pad: int
+    enabled: bool = True
+
+    def describe(self) -> str:
+        return (f'"{self.source}":{self.source_pad} -> "{self.sink}":{self.sink_pad} '
+                f"[{int(self.enabled)}]")
+
+
+@dataclass(frozen=True)
+class PadSetting:
+    """The media bus code a pad must carry (media-ctl -V, without the size).
+
+    Sizes are not data: they follow from the size asked for. A pad that
+    `scales` takes the size asked for while its entity's sink pad keeps
+    the size arriving from upstream (a scaler's source pad).
+    """
+
+    entity: str
+    pad: int
+    code: str  # as media-ctl names it: "SGRBG8_1X8"
+    scales: bool = False
+
+
+@dataclass(frozen=True)
+class CapturePath:
+    """How one capture node is made to stream: the links to set and the codes its
+    pipeline carries. Pads not named here follow what arrives from upstream."""
+
+    capture: str
+    links: tuple[LinkSetting, ...] = ()
+    pads: tuple[PadSetting, ...] = ()
+
+
+@dataclass(frozen=True)
 class DriverProfile:
     name: str
     # Modules to load, in order, and the one whose removal tears the driver down.
@@ -28,11 +68,28 @@ class DriverProfile:
     subdev_entities: tuple[str, ...] = ()
     # read() I/O: only drivers whose queues offer VB2_READ can block in read().
     supports_read: bool = False
+    # Pipeline configuration, planned and applied by harness.device.pipeline.
+    capture_paths: tuple[CapturePath, ...] = ()
+    # Media bus code reaching a capture node -> the pixel format (fourcc) it is set to.
+    pixelformats: tuple[tuple[str, str], ...] = ()
+    # The frame size the driver starts with, and others its pipelines are tested at.
+    default_size: tuple[int, int] = (640, 480)
+    other_sizes: tuple[tuple[int, int], ...] = ()
 
     @property
     def driver_module(self) -> str:
         """The module whose removal tears the driver down."""
         return self.modules[-1]
+
+    def capture_path(self, capture: str) -> CapturePath:
+        for path in self.capture_paths:
+            if path.capture == capture:
+                return path
+        known = ", ".join(p.capture for p in self.capture_paths) or "none"
+        raise HarnessError(
+            f"profile {self.name} does not say how to stream {capture!r} "
+            f"(capture paths: {known})"
+        )
 
     @property
     def driver_dir(self) -> Path:

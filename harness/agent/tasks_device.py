@@ -1,0 +1,246 @@
+"""Agent tasks for the device layer: graphs with formats, pipelines, streaming,
+node discovery, and bind/unbind/module cycles observed through uevents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.agent.channel import EventChannel
+from harness.agent.tasks import task
+from harness.profiles import DriverProfile, get_profile
+
+
+def _loaded(driver: str) -> DriverProfile:
+    from harness.device.modules import load_driver
+
+    profile = get_profile(driver)
+    load_driver(profile)
+    return profile
+
+
+def _size(size: list[int] | tuple[int, int] | None) -> tuple[int, int] | None:
+    return (int(size[0]), int(size[1])) if size else None
+
+
+@task
+def media_graph(channel: EventChannel, driver: str = "vimc") -> dict[str, Any]:
+    """Every media device of the driver, with legacy entity types and pad formats."""
+    from harness.device.graph import MediaGraph
+
+    profile = _loaded(driver)
+    return {"driver": driver,
+            "graphs": [MediaGraph.read(p).to_dict() for p in profile.media_devices()]}
+
+
+@task
+def configure_pipeline(
+    channel: EventChannel,
+    capture: str,
+    driver: str = "vimc",
+    size: list[int] | None = None,
+    load: bool = True,
+) -> dict[str, Any]:
+    """Set links and formats so `capture` streams; the plan and the format it got.
+    With load=False the driver is not loaded first (to see what happens without it)."""
+    from harness.device.pipeline import configure
+    from harness.device.video import describe_pix
+
+    profile = _loaded(driver) if load else get_profile(driver)
+    ready = configure(profile, capture, _size(size))
+    return {"capture": capture, "devnode": ready.devnode, "format": describe_pix(ready.format),
+            "sizeimage": ready.format.sizeimage, "plan": ready.plan.to_dict(),
+            "steps": ready.plan.describe()}
+
+
+@task
+def stream(
+    channel: EventChannel,
+    driver: str = "vimc",
+    nodes: list[str] | None = None,
+    memory: list[str] | None = None,
+    sizes: list[list[int]] | None = None,
+    frames: int = 60,
+    wait: str = "poll",
+    buffers: int = 4,
+    setup: bool = True,
+) -> dict[str, Any]:
+    """Stream from each capture node, with each I/O method it offers (or those in
+    `memory`), at each size (default: the profile's default size). Each run is also
+    emitted as a `stream-result` event as soon as it ends. With setup=False the
+    pipelines are streamed as they are, without configuring them first."""
+    from harness.device.graph import MediaGraph
+    from harness.device.pipeline import media_device
+    from harness.device.stream import StreamResult, stream_capture
+    from harness.device.video import VideoNode
+
+    profile = _loaded(driver)
+    graph = MediaGraph.read(media_device(profile), formats=False)
+    wanted_sizes = [_size(s) or profile.default_size for s in sizes or [None]]
+    results = []
+    for capture in nodes or list(profile.capture_entities):
+        # What the queue offers decides; a node that cannot be asked is streamed
+        # anyway, so that the error comes from the attempt and names what failed.
+        offered: list[str] = []
+        node = graph.devnode(capture) if capture in graph.entity_names() else None
+        if node and graph.is_video(capture):
+            with VideoNode(node, capture) as v:
+                offered = v.io_methods()
+        for size in wanted_sizes:
+            for method in memory or offered or ["mmap"]:
+                if offered and method not in offered:
+                    result = StreamResult(capture, node or "", method, wait, requested=frames)
+                    result.fail(f"{capture} does not offer {method} I/O "
+                                f"(it offers {', '.join(offered)})")
+                else:
+                    result = stream_capture(profile, capture, method, frames, size, wait,
+                                            buffers, setup)
+                data = {**result.to_dict(), "size": list(size)}
+                channel.emit("stream-result", **data)
+                results.append(data)
+    return {"driver": driver, "results": results}
+
+
+@task
+def stream_node(
+    channel: EventChannel,
+    node: str,
+    memory: list[str] | None = None,
+    frames: int = 60,
+    wait: str = "poll",
+    buffers: int = 4,
+    exporter: str | None = None,
+) -> dict[str, Any]:
+    """Stream from one video node as it is set up, with each I/O method it offers
+    (or those in `memory`); `node` is a /dev path or the name the node carries in
+    sysfs ("vivid-000-vid-cap"). DMABUF imports buffers from `exporter`."""
+    from harness.device.discovery import find_node
+    from harness.device.stream import stream_node as stream_one
+    from harness.device.video import VideoNode
+
+    path = node if node.startswith("/dev/") else find_node(node).devnode
+    with VideoNode(path, node) as v:
+        offered = v.io_methods()
+    results = []
+    for method in memory or offered:
+        result = stream_one(path, method, frames, node=node, wait=wait, buffers=buffers,
+                            exporter=exporter)
+        channel.emit("stream-result", **result.to_dict())
+        results.append(result.to_dict())
+    return {"node": node, "devnode": path, "offered": offered, "results": results}
+
+
+@task
+def check_pipeline(channel: EventChannel, capture: str, driver: str = "vimc") -> dict[str, Any]:
+    """Check every link STREAMON would validate for `capture`, changing nothing."""
+    from harness.device.pipeline import check, media_device
+
+    profile = _loaded(driver)
+    check(profile, media_device(profile), capture)
+    return {"capture": capture, "ok": True}
+
+
+@task
+def node_info(channel: EventChannel, driver: str = "vimc") -> dict[str, Any]:
+    """What the harness reads from each node, by entity name: capabilities, formats
+    and I/O methods of the capture nodes, capabilities and pad states of the subdevs
+    (to compare with v4l2-compliance and v4l2-ctl)."""
+    from harness.device.graph import MediaGraph
+    from harness.device.pipeline import capture_nodes, media_device
+    from harness.device.subdev import SubdevNode
+    from harness.device.video import VideoNode
+
+    profile = _loaded(driver)
+    graph = MediaGraph.read(media_device(profile))
+    videos, subdevs = {}, {}
+    for name in capture_nodes(graph):
+        if node := graph.devnode(name):
+            with VideoNode(node, name) as v:
+                videos[name] = v.describe()
+    for entity in graph.topology.entities:
+        node = graph.devnode(entity.name)
+        if node and graph.is_subdev(entity.name):
+            with SubdevNode(node, entity.name) as sd:
+                cap = sd.querycap()
+            subdevs[entity.name] = {
+                "path": node, "capabilities": cap.capabilities, "version": cap.version,
+                "pads": {str(pad): state.to_dict() for (eid, pad), state
+                         in graph.pad_states.items() if eid == entity.id},
+            }
+    return {"driver": driver, "media": graph.path, "videos": videos, "subdevs": subdevs}
+
+
+@task
+def node_command(
+    channel: EventChannel, argv: list[str], driver: str = "vimc", timeout: float = 120.0
+) -> dict[str, Any]:
+    """Run a program on the driver's nodes: "{Entity Name}" in `argv` becomes that
+    entity's device node and "{media}" the media device, so a job can name nodes
+    before the guest has numbered them."""
+    import subprocess
+
+    from harness.device.graph import MediaGraph
+    from harness.device.pipeline import media_device
+
+    profile = _loaded(driver)
+    graph = MediaGraph.read(media_device(profile), formats=False)
+    names = {f"{{{e}}}": graph.devnode(e) for e in graph.entity_names()}
+    names["{media}"] = graph.path
+    resolved = []
+    for arg in argv:
+        for key, node in names.items():
+            if node and key in arg:
+                arg = arg.replace(key, node)
+        resolved.append(arg)
+    proc = subprocess.run(resolved, capture_output=True, text=True, timeout=timeout)
+    return {"argv": resolved, "status": proc.returncode, "stdout": proc.stdout,
+            "stderr": proc.stderr}
+
+
+@task
+def discover(channel: EventChannel, driver: str = "vimc", load: bool = True) -> dict[str, Any]:
+    """The driver's bound devices, their media devices and nodes, from sysfs."""
+    from harness.device.discovery import find_devices
+
+    profile = _loaded(driver) if load else get_profile(driver)
+    return {"driver": driver, "devices": [d.to_dict() for d in find_devices(profile)]}
+
+
+@task
+def unplug_cycle(
+    channel: EventChannel,
+    driver: str = "vimc",
+    steps: list[str] | None = None,
+    timeout: float = 20.0,
+    load: bool = True,
+) -> dict[str, Any]:
+    """Run bind/unbind/module steps in order on the driver's first device, each
+    observed through kernel uevents: "unbind", "bind", "rmmod", "modprobe". With
+    load=False the driver is not loaded first (to start with "modprobe")."""
+    from harness.device.discovery import (
+        bind_device,
+        find_devices,
+        load_module,
+        remove_module,
+        unbind_device,
+    )
+
+    profile = _loaded(driver) if load else get_profile(driver)
+    found = find_devices(profile)
+    # Without a bound device (not loaded yet) the name is learnt from the first bind.
+    device = found[0].name if found else ""
+    actions = {
+        "unbind": lambda: unbind_device(profile, device, timeout),
+        "bind": lambda: bind_device(profile, device, timeout),
+        "rmmod": lambda: remove_module(profile, timeout),
+        "modprobe": lambda: load_module(profile, timeout),
+    }
+    observations = []
+    for step in steps or ["unbind", "bind", "rmmod", "modprobe"]:
+        if step not in actions:
+            raise ValueError(f"unknown step {step!r}: choose from {', '.join(actions)}")
+        observation = actions[step]()
+        if not device and (now := find_devices(profile)):
+            device = now[0].name
+        channel.emit("observation", **observation.to_dict())
+        observations.append(observation.to_dict())
+    return {"driver": driver, "device": device, "observations": observations}
