@@ -18,9 +18,9 @@ from typing import Any
 
 from harness.device.graph import MediaGraph
 from harness.device.modules import load_driver
+from harness.device.stream import stream_capture
 from harness.profiles import DriverProfile
 from harness.scenarios import disrupt
-from harness.scenarios.capture_path import configure
 from harness.scenarios.contracts import (
     BLOCKED_CALL_BOUND,
     DISRUPTION_BOUND,
@@ -30,9 +30,9 @@ from harness.scenarios.contracts import (
 )
 from harness.scenarios.model import After, Disruption, Scenario
 from harness.scenarios.nodes import HeldNode, errno_name
-from harness.uapi import videodev2 as v4l2
 
 SCENARIO_DEADLINE = 120.0
+RESTREAM_FRAMES = 5
 # Taint bits that are information only: P (proprietary), O (out-of-tree), E (unsigned).
 BENIGN_TAINT = (1 << 0) | (1 << 12) | (1 << 13)
 
@@ -60,7 +60,7 @@ def ensure_ready(profile: DriverProfile, devices: list[str]) -> MediaGraph:
             if step.result != "ok":
                 raise RuntimeError(f"cannot bind {device} again: {step.result}")
     load_driver(profile)  # waits for the media device
-    return MediaGraph.read(profile.media_devices()[0])
+    return MediaGraph.read(profile.media_devices()[0], formats=False)
 
 
 def node_set(graph: MediaGraph) -> dict[str, str]:
@@ -72,28 +72,6 @@ def node_set(graph: MediaGraph) -> dict[str, str]:
     return nodes
 
 
-def stream_frames(graph: MediaGraph, entity: str, frames: int) -> int:
-    """Stream `frames` frames from a capture entity; return how many arrived."""
-    fmt = configure(graph, entity)
-    fd = os.open(graph.devnode(entity), os.O_RDWR | os.O_CLOEXEC)
-    got = 0
-    try:
-        v4l2.s_fmt(fd, fmt)
-        count = v4l2.reqbufs(fd, 4).count
-        for i in range(count):
-            v4l2.qbuf(fd, i)
-        v4l2.streamon(fd)
-        deadline = time.monotonic() + 10
-        while got < frames and time.monotonic() < deadline:
-            if select.select([fd], [], [], 2.0)[0]:
-                v4l2.qbuf(fd, v4l2.dqbuf(fd).index)
-                got += 1
-        v4l2.streamoff(fd)
-    finally:
-        os.close(fd)
-    return got
-
-
 def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> dict[str, Any]:
     results: list[ContractResult] = []
     record: dict[str, Any] = {"name": scenario.name, "contracts": results}
@@ -102,7 +80,7 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
     taint_before = taint()
     kmsg_marker(f"scenario {scenario.name} begin")
 
-    held = [HeldNode(h, graph) for h in scenario.holds]
+    held = [HeldNode(h, graph, profile) for h in scenario.holds]
     for node in held:
         node.setup()
 
@@ -239,10 +217,12 @@ def _rebind_restores(profile: DriverProfile, devices: list[str], baseline: dict[
         os.close(fd)
     if After.RESTREAM in scenario.after:
         primary = profile.capture_entities[0]
-        frames = stream_frames(graph, primary, 5)
-        if frames < 5:
-            return ContractResult("rebind-restores", False,
-                                  f"{primary} streamed {frames}/5 frames after rebind")
+        streamed = stream_capture(profile, primary, "mmap", RESTREAM_FRAMES)
+        if streamed.frames < RESTREAM_FRAMES or streamed.errors:
+            return ContractResult(
+                "rebind-restores", False,
+                f"{primary} streamed {streamed.frames}/{RESTREAM_FRAMES} frames after rebind"
+                f"{': ' + streamed.errors[0] if streamed.errors else ''}")
     return ContractResult("rebind-restores", True,
                           f"{len(now)} nodes back; reopened all, streamed again",
                           measured={"nodes": len(now)})

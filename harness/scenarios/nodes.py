@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.device.graph import MediaGraph
-from harness.scenarios.capture_path import configure
+from harness.device.pipeline import configure
+from harness.profiles import DriverProfile
 from harness.scenarios.model import Hold, NodeKind, Stage
 from harness.uapi import media, subdev
 from harness.uapi import videodev2 as v4l2
@@ -96,9 +97,10 @@ class KernelCall:
 
 
 class HeldNode:
-    def __init__(self, hold: Hold, graph: MediaGraph):
+    def __init__(self, hold: Hold, graph: MediaGraph, profile: DriverProfile):
         self.hold = hold
         self.graph = graph
+        self.profile = profile
         self.path = graph.path if hold.kind is NodeKind.MEDIA else graph.devnode(hold.entity)
         if self.path is None:
             raise OSError(errno.ENOENT, f"{hold.entity} has no device node")
@@ -117,7 +119,7 @@ class HeldNode:
         stage = self.hold.stage
         if self.hold.kind is NodeKind.VIDEO and stage is not Stage.OPENED:
             # Formats are set before open so this fd's own S_FMT is the stage.
-            self.format = configure(self.graph, self.hold.entity)
+            self.format = configure(self.profile, self.hold.entity).format
         flags = os.O_RDWR | os.O_CLOEXEC
         self.fd = os.open(self.path, flags)
         setup = {NodeKind.VIDEO: self._video, NodeKind.MEDIA: self._media,

@@ -101,7 +101,7 @@ def find_qemu(arch: str = "x86_64") -> str:
 class QemuTarget:
     """Boots `kernel` in QEMU; one `run()` is one boot."""
 
-    def __init__(self, kernel: Kernel, memory_mb: int = 2048, cpus: int = 2):
+    def __init__(self, kernel: Kernel, memory_mb: int = 1024, cpus: int = 2):
         self.kernel = kernel
         self.memory_mb = memory_mb
         self.cpus = cpus
