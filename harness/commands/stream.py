@@ -14,17 +14,12 @@ from harness.errors import HarnessError
 
 MEMORY_CHOICES = ("mmap", "userptr", "dmabuf", "read")
 
-# Lines that start a kernel report on the console: BUG (KASAN reports start with
-# "BUG: KASAN:"), WARNING (lockdep's reports start with "WARNING: possible ..."),
-# and the rest of what must never appear while streaming.
-KERNEL_REPORT = re.compile(
-    r"BUG:|WARNING:|KASAN:|UBSAN:|Oops|Kernel panic|general protection fault"
-)
-
 
 def kernel_reports(console: str) -> list[str]:
-    """Console lines that begin a kernel report."""
-    return [line for line in console.splitlines() if KERNEL_REPORT.search(line)]
+    """Titles of the kernel reports (KASAN, lockdep, WARNING, BUG, ...) in a console."""
+    from harness.kmsg.report import parse_log
+
+    return [f.title for f in parse_log(console)]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -128,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     reports = kernel_reports(guest.console())
     if reports:
         status = 1
-        print(f"kernel log: {len(reports)} report line(s):", file=sys.stderr)
+        print(f"kernel log: {len(reports)} report(s):", file=sys.stderr)
         for line in reports[:20]:
             print(f"  {line}", file=sys.stderr)
     else:
