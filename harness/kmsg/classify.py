@@ -244,6 +244,19 @@ PATTERNS: tuple[Pattern, ...] = (
         stack="fault-site",
         end=End.TRACE,
     ),
+    # x86: a fault while delivering a fault, usually a kernel stack overrun;
+    # die("double fault") follows with the RIP, and an empty Call Trace when
+    # the stack is gone.
+    Pattern(
+        "double-fault",
+        BugClass.BUG,
+        _c(r"(?:traps: )?PANIC: double fault"),
+        title="PANIC: double fault in {frame}",
+        kind="double-fault",
+        stack="fault-site",
+        end=End.TRACE,
+        needs_stack=False,
+    ),
     Pattern(
         "divide-error",
         BugClass.BUG,
@@ -543,6 +556,7 @@ PREFILTER = re.compile(
     r"BUG|WARNING:|INFO: |general protection fault|Unable to handle kernel|Internal error: Oops"
     r"|invalid opcode:|divide error:|refcount_t: |list_add |list_del |ODEBUG: |UBSAN: "
     r"|unreferenced object 0x|kmemleak: \d|Kernel panic - not syncing|hard LOCKUP"
+    r"|PANIC: double fault"
 )
 
 # A panic that follows another report is its consequence, not a new bug.
@@ -559,7 +573,7 @@ _HEADER_START = re.compile(
     r"\[?\s?(?:BUG|WARNING|INFO):|general protection|Oops: |Unable to handle|kernel BUG"
     r"|Internal error|invalid opcode|divide error|(?:NMI )?watchdog: |Watchdog detected"
     r"|refcount_t: |list_(?:add|del) |ODEBUG: |UBSAN: |unreferenced object|kmemleak: \d"
-    r"|Kernel panic|rcu: INFO: "
+    r"|Kernel panic|rcu: INFO: |(?:traps: )?PANIC: double fault"
 )
 
 

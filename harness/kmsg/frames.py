@@ -40,6 +40,13 @@ _FRAME_RE = re.compile(
 _INLINE_RE = re.compile(
     r"^\s*(?P<sym>[A-Za-z_][\w.]*)\s+(?:\.?/)?[\w./-]+\.[chS]:\d+(?:\s+\[inline\])?\s*$"
 )
+# A return address the kernel could not name: code that is gone by the time
+# the stack is printed (a module's __init text, an unloaded module), e.g.
+# kmemleak's "    [<000000007dbbc020>] 0xffffffffa00082bb".
+_UNNAMED_RE = re.compile(
+    r"^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*)?(?P<q>\?\s+)?(?P<addr>0x[0-9a-f]{8,16})\s*$"
+)
+UNNAMED = "?"  # Frame.func of such a frame
 # arm32 unwinder: " show_stack from dump_stack_lvl+0x40/0x4c" is a frame for show_stack.
 _ARM_FROM_RE = re.compile(r"^\s*(?P<sym>[A-Za-z_][\w.]*) from [\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+")
 # The faulting-instruction lines of the different architectures.
@@ -104,7 +111,7 @@ def parse_frame(text: str, line: int = 0) -> Frame | None:
 # when its stacks are read, and repeated reports repeat their frames.
 @functools.lru_cache(maxsize=16384)
 def _frame_fields(text: str) -> tuple[str, str, str | None, str | None, bool, bool] | None:
-    if "+0x" not in text and ".c:" not in text and ".h:" not in text and " from " not in text:
+    if "0x" not in text and ".c:" not in text and ".h:" not in text and " from " not in text:
         return None
     m = _FRAME_RE.match(text)
     if m is not None:
@@ -120,6 +127,9 @@ def _frame_fields(text: str) -> tuple[str, str, str | None, str | None, bool, bo
     if m is not None:
         sym = m.group("sym")
         return normalise_func(sym), sym, None, None, False, False
+    m = _UNNAMED_RE.match(text)
+    if m is not None:
+        return UNNAMED, m.group("addr"), None, None, m.group("q") is not None, False
     return None
 
 
@@ -138,7 +148,7 @@ def parse_pc(text: str, line: int = 0) -> tuple[str, Frame | None] | None:
     rest = text[m.end() :]
     # Old x86: "RIP: 0010:[<ffffffff82d4e304>]  [<ffffffff82d4e304>] __memset+0x24/0x30"
     frame = parse_frame(rest, line)
-    if frame is None:
+    if frame is None or frame.func == UNNAMED:
         return reg, None
     return reg, Frame(
         frame.func, frame.symbol, frame.offset, frame.module, line, inline=frame.inline, pc=True
@@ -377,6 +387,9 @@ class Choice:
     frame: Frame | None
     skipped: tuple[tuple[str, str], ...]  # (symbol, rule name)
     syscall_fallback: bool = False
+    # The frame the blame fell on has no name ("0xffffffffa00082bb"): the
+    # report is whole, the function is just not known.
+    unnamed: Frame | None = None
 
 
 def skip_rule_for(func: str, extra: Iterable[str] = ()) -> str | None:
@@ -408,6 +421,11 @@ def choose(frames: Iterable[Frame], extra: Sequence[str] = ()) -> Choice:
             # arm64 repeats the pc frame as the first Call trace entry
             continue
         last = frame.func
+        if frame.func == UNNAMED:
+            # Taking its caller instead would blame the code that merely
+            # called into it (do_one_initcall for every leak in a module's
+            # init function).
+            return Choice(None, tuple(skipped), unnamed=frame)
         rule = skip_rule_for(frame.func, extra)
         if rule is None and SYSCALL_RULE.regex.match(frame.func):
             rule = SYSCALL_RULE.name

@@ -55,19 +55,34 @@ class Line:
         return self.context.startswith("C")
 
 
+# kmemleak's verbose mode (/sys/module/kmemleak/parameters/verbose) prints
+# each leak to the console with its pr_fmt in front of every line:
+# "kmemleak: unreferenced object ...", "kmemleak:     [<...>] func+0x1/0x2".
+# Without it the lines read as in /sys/kernel/debug/kmemleak, which is how
+# the report is parsed; its own messages ("kmemleak: 3 new suspected memory
+# leaks") keep the prefix.
+_KMEMLEAK_VERBOSE_RE = re.compile(r"kmemleak: (?=unreferenced object | )")
+
+
+def _message(text: str) -> str:
+    if text.startswith("kmemleak: ") and _KMEMLEAK_VERBOSE_RE.match(text):
+        return text[len("kmemleak: ") :]
+    return text
+
+
 def parse_line(raw: str, index: int = 0) -> Line:
     """Split one line into prefix and message."""
     raw = raw.rstrip("\r")
     at = raw.find("[", 0, _MAX_JUNK + 1)
     m = _PREFIX_RE.match(raw, at) if at >= 0 else None
     if m is None:
-        return Line(index, raw, raw, None, "")
+        return Line(index, raw, _message(raw), None, "")
     ts = m.group("ts")
     caller = m.group("caller") or m.group("caller_only")
     return Line(
         index,
         raw,
-        raw[m.end() :],
+        _message(raw[m.end() :]),
         float(ts) if ts is not None else None,
         caller or "console",
     )

@@ -73,3 +73,41 @@ def test_corpus(log: Path) -> None:
 
 def test_corpus_is_not_empty() -> None:
     assert len(LOGS) >= 20
+
+
+def test_lkdtm_corpus_has_every_capture_of_its_script() -> None:
+    from harness.kmsg.corpus import CAPTURES
+
+    have = {p.name.removesuffix(".log") for p in (DATA / "lkdtm").glob("*.log")}
+    wanted = {name for c in CAPTURES for name in c.outputs}
+    assert sorted(wanted - have) == []
+
+
+def test_capture_script_cuts_one_excerpt_per_crash_type() -> None:
+    from harness.kmsg.corpus import Capture, guest_script, split_console
+
+    capture = Capture("batch", ("WARNING", "BUG"))
+    console = "".join(
+        f"[{n:12.6f}] {text}\r\n"
+        for n, text in enumerate(
+            [
+                "boot 1",
+                "boot 2",
+                "boot 3",
+                "boot 4",
+                "lkdtm: Performing direct entry WARNING",
+                "WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2",
+                "lkdtm: Performing direct entry BUG",
+                "kernel BUG at x.c:2!",
+            ]
+        )
+    )
+    parts = split_console(console, capture)
+    assert list(parts) == ["lkdtm_WARNING", "lkdtm_BUG"]
+    # three lines of context before the first type, none taken from another type
+    assert parts["lkdtm_WARNING"].startswith("[    1.000000] boot 2\r\n")
+    assert parts["lkdtm_WARNING"].endswith("f+0x1/0x2\r\n")
+    assert parts["lkdtm_BUG"].startswith("[    6.000000] lkdtm: Performing direct entry BUG")
+    assert "".join(parts.values()) in console
+    script = guest_script(capture)
+    assert script.index("echo WARNING >") < script.index("echo BUG >")
