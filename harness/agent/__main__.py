@@ -9,20 +9,23 @@ light on purpose: the time to the `ready` event is part of every boot.
 
 from __future__ import annotations
 
-import argparse
 import json
-import traceback
+import sys
 
 from harness.agent.channel import EventChannel
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="harness.agent")
-    parser.add_argument("--job", required=True, help="JSON file with {'tasks': [...]}")
-    args = parser.parse_args(argv)
-
+    # `ready` goes out before anything else is imported or parsed.
     channel = EventChannel.open()
     channel.emit("ready")
+
+    import argparse
+    import traceback
+
+    parser = argparse.ArgumentParser(prog="harness.agent")
+    parser.add_argument("--job", required=True, help="JSON file with {'tasks': [...]}")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     with open(args.job) as f:
         job = json.load(f)
 

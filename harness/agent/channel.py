@@ -3,6 +3,9 @@
 Events travel apart from the kernel console so that a panic's output can
 never garble them, and the console never has to be parsed for them. On a
 board without the port (SSH, serial) the same events go to stdout.
+
+Only os, sys, json and time are imported here: this module sits on the path
+to the agent's first event, and every import is a file read over 9p.
 """
 
 from __future__ import annotations
@@ -11,18 +14,26 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 PORT_NAME = "harness.events"
+PORTS = "/sys/class/virtio-ports"
 
 
-def find_port(name: str = PORT_NAME) -> Path | None:
+def find_port(name: str = PORT_NAME) -> str | None:
     """/dev/vportNpM of the virtio-serial port called `name` (no udev here to make links)."""
-    for entry in Path("/sys/class/virtio-ports").glob("*"):
+    try:
+        entries = os.listdir(PORTS)
+    except OSError:
+        return None
+    for entry in entries:
         try:
-            if (entry / "name").read_text().strip() == name:
-                return Path("/dev") / entry.name
+            with open(f"{PORTS}/{entry}/name") as f:
+                if f.read().strip() == name:
+                    return f"/dev/{entry}"
         except OSError:
             continue
     return None

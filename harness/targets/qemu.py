@@ -43,6 +43,9 @@ BASE_CMDLINE = (
 )
 
 
+POWEROFF_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True)
 class Deadlines:
     """Seconds. boot: QEMU start to the agent's `ready`; idle: longest silence
@@ -230,7 +233,14 @@ def _follow(
             last = time.monotonic()
             yield event
             if event.get("event") == "done":
-                proc.wait(timeout=30)
+                try:
+                    proc.wait(timeout=POWEROFF_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    # A CPU stuck in the kernel can stall poweroff itself.
+                    raise _Deadline(
+                        f"the agent finished but the guest did not power off within "
+                        f"{POWEROFF_TIMEOUT:.0f} s"
+                    ) from None
                 return
         if proc.poll() is not None and not chunk:
             return

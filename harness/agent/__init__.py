@@ -1,0 +1,1 @@
+"""The agent: runs tasks on the target (VM guest or board) and reports events."""
