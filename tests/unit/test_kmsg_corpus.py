@@ -18,7 +18,9 @@ import pytest
 from harness.kmsg import Finding, parse_log
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
-LOGS = sorted(DATA.glob("*.log")) + sorted((DATA / "lkdtm").glob("*.log"))
+LOGS = sorted(DATA.glob("*.log")) + sorted((DATA / "lkdtm").glob("*.log")) + sorted(
+    (DATA / "scenarios").glob("*.log")
+)
 
 KEYS = {
     "class",
