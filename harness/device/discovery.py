@@ -282,7 +282,7 @@ def observe(
     return obs
 
 
-def _write_sysfs(path: Path, text: str) -> None:
+def write_sysfs(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
         os.write(fd, text.encode())
@@ -332,7 +332,7 @@ def unbind_device(
     nodes = [n.devnode for n in device_nodes(profile, device)]
     expect = [node_removed(n) for n in nodes] + [device_event("unbind", profile.bus, device)]
     return observe("unbind", device,
-                   lambda: _write_sysfs(profile.driver_dir / "unbind", device),
+                   lambda: write_sysfs(profile.driver_dir / "unbind", device),
                    expect, (profile.bus, *WATCHED_SUBSYSTEMS), timeout, _absent(nodes))
 
 
@@ -347,7 +347,7 @@ def bind_device(
     expect = [device_event("bind", profile.bus, device)]
     expect += [node_added(n) for n in expect_nodes or []]
     return observe("bind", device,
-                   lambda: _write_sysfs(profile.driver_dir / "bind", device),
+                   lambda: write_sysfs(profile.driver_dir / "bind", device),
                    expect, (profile.bus, *WATCHED_SUBSYSTEMS), timeout,
                    _present(profile, device))
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.device.discovery import write_sysfs
 from harness.profiles import DriverProfile
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -54,20 +55,14 @@ def _bounded(op: str, target: str, fn, bound: float) -> Step:
     return Step(op, target, start, seconds, out.get("result", "still running"))
 
 
-def _write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
 def unbind(profile: DriverProfile, device: str, bound: float) -> Step:
-    return _bounded("unbind", device, lambda: _write(profile.driver_dir / "unbind", device), bound)
+    unbind_file = profile.driver_dir / "unbind"
+    return _bounded("unbind", device, lambda: write_sysfs(unbind_file, device), bound)
 
 
 def bind(profile: DriverProfile, device: str, bound: float) -> Step:
-    return _bounded("bind", device, lambda: _write(profile.driver_dir / "bind", device), bound)
+    bind_file = profile.driver_dir / "bind"
+    return _bounded("bind", device, lambda: write_sysfs(bind_file, device), bound)
 
 
 def delete_module(name: str, bound: float) -> Step:
