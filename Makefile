@@ -42,7 +42,7 @@ run: kernels
 
 test: kernels
 	$(BIN)/ruff check harness tests
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/pytest -m 'not vm' $(PYTEST_ARGS)

@@ -5,7 +5,7 @@ the scenario, so kernel developers select scenarios as they select tests:
 
     pytest --kernel debug -k blocked_dqbuf tests/vm/test_scenarios.py
     pytest --kernel debug --junitxml=out.xml ...
-    pytest -n 2 --dist loadgroup ...      # one VM per kernel flavour at once
+    pytest -n 2 ...                       # flavours' VMs run at the same time
 
 A test only reads its scenario's outcome: the first test of a flavour runs
 every selected scenario of that flavour in as few boots as possible (the
@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         matrix = build_matrix(get_profile(metafunc.config.getoption("--driver")))
         params = [
             pytest.param(flavour, s.name, id=f"{flavour}-{s.name}",
-                         marks=[pytest.mark.xdist_group(flavour), pytest.mark.vm])
+                         marks=[pytest.mark.vm])
             for flavour in _flavours(metafunc.config)
             for s in matrix
         ]
@@ -80,6 +81,39 @@ def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+def _once(tmp_path_factory: pytest.TempPathFactory, key: str,
+          produce: Callable[[], Any]) -> Any:
+    """produce() once per test session, whichever xdist worker asks first; its
+    JSON-able result is shared through the session's basetemp under a lock.
+    (xdist's loadgroup does not keep a group on one worker here, so a
+    per-worker cache would boot the same VM once per worker.)"""
+    shared = _shared_dir(tmp_path_factory)
+    results = shared / f"{key}.json"
+    with open(shared / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not results.exists():
+            results.write_text(json.dumps(produce()))
+    return json.loads(results.read_text())
+
+
+@pytest.fixture
+def boot_once(kernel, tmp_path_factory: pytest.TempPathFactory):
+    """boot_once(name, tasks) -> GuestRun: one boot of `kernel` running `tasks`,
+    shared by every test of the session that asks for the same name."""
+    from harness.targets.qemu import GuestRun, QemuTarget
+
+    def boot(name: str, tasks: list[dict[str, Any]]) -> GuestRun:
+        key = f"{name}-{kernel.flavour}"
+
+        def produce() -> dict[str, Any]:
+            out = tmp_path_factory.mktemp(key)
+            return QemuTarget(kernel).run(tasks, out).to_dict()
+
+        return GuestRun.from_dict(_once(tmp_path_factory, key, produce))
+
+    return boot
+
+
 @pytest.fixture
 def scenario_outcome(request: pytest.FixtureRequest, flavour: str, scenario_name: str,
                      tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -90,13 +124,9 @@ def scenario_outcome(request: pytest.FixtureRequest, flavour: str, scenario_name
     in any worker, read the batch's results. So one VM runs per flavour, and
     flavours run in parallel when xdist has workers for them.
     """
-    shared = _shared_dir(tmp_path_factory)
-    results = shared / f"scenarios-{flavour}.json"
-    with open(shared / f"scenarios-{flavour}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not results.exists():
-            results.write_text(json.dumps(_run_batch(request, flavour, tmp_path_factory)))
-    return json.loads(results.read_text())[scenario_name]
+    batch = _once(tmp_path_factory, f"scenarios-{flavour}",
+                  lambda: _run_batch(request, flavour, tmp_path_factory))
+    return batch[scenario_name]
 
 
 def _run_batch(request: pytest.FixtureRequest, flavour: str,

@@ -70,6 +70,15 @@ class GuestRun:
     def console_path(self) -> Path:
         return self.run_dir / "console.log"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_dir": str(self.run_dir), "events": self.events, "outcome": self.outcome,
+                "boot_seconds": self.boot_seconds, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GuestRun:
+        return cls(Path(d["run_dir"]), d["events"], d["outcome"], d["boot_seconds"],
+                   d["message"])
+
     def console(self) -> str:
         try:
             return self.console_path.read_text(errors="replace")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.kernels.kernel import Kernel
-from harness.targets.qemu import GuestRun, QemuTarget
+from harness.targets.qemu import GuestRun
 from harness.uapi import subdev
 
 CAPTURES = ("Raw Capture 0", "Raw Capture 1", "RGB/YUV Capture")
@@ -41,23 +41,16 @@ JOB: list[dict[str, Any]] = [
 ]
 COMPLIANCE = {STREAMED: 2, "Raw Capture 1": 3, "RGB/YUV Capture": 4}
 
-pytestmark = pytest.mark.xdist_group("vm-compliance")
-_RUNS: dict[str, GuestRun] = {}
 
 
 @pytest.fixture
-def guest(
-    kernel: Kernel, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> GuestRun:
+def guest(kernel: Kernel, request: pytest.FixtureRequest, boot_once) -> GuestRun:
     # What is compared here is user-space API, the same on both flavours; the debug
     # boot costs a minute more, so it runs only when it is the flavour asked for.
     if kernel.flavour == "debug" and "debian" in (request.config.getoption("--kernel")
                                                   or ("debian",)):
         pytest.skip("checked on the debian flavour (--kernel debug alone runs it here)")
-    if kernel.flavour not in _RUNS:
-        out = tmp_path_factory.mktemp(f"compliance-{kernel.flavour}")
-        _RUNS[kernel.flavour] = QemuTarget(kernel).run(JOB, out)
-    run = _RUNS[kernel.flavour]
+    run = boot_once("compliance", JOB)
     assert run.outcome == "done", f"{run.message}\n{run.console_tail()}"
     for event in run.results():
         assert event["event"] == "result", event

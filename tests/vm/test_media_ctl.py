@@ -17,7 +17,7 @@ import pytest
 
 from harness.device.graph import MediaGraph
 from harness.kernels.kernel import Kernel
-from harness.targets.qemu import GuestRun, QemuTarget
+from harness.targets.qemu import GuestRun
 
 MEDIA_CTL = ["media-ctl", "-p", "-d", "{media}"]
 CROP = ["media-ctl", "-d", "{media}", "-V", '"Scaler":0[crop:(32,16)/320x240]']
@@ -31,23 +31,16 @@ JOB: list[dict[str, Any]] = [
     {"task": "node-command", "args": {"argv": MEDIA_CTL}},
 ]
 
-pytestmark = pytest.mark.xdist_group("vm-media-ctl")
-_RUNS: dict[str, GuestRun] = {}
 
 
 @pytest.fixture
-def guest(
-    kernel: Kernel, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> GuestRun:
+def guest(kernel: Kernel, request: pytest.FixtureRequest, boot_once) -> GuestRun:
     # What is compared here is user-space API, the same on both flavours; the debug
     # boot costs a minute more, so it runs only when it is the flavour asked for.
     if kernel.flavour == "debug" and "debian" in (request.config.getoption("--kernel")
                                                   or ("debian",)):
         pytest.skip("checked on the debian flavour (--kernel debug alone runs it here)")
-    if kernel.flavour not in _RUNS:
-        out = tmp_path_factory.mktemp(f"media-ctl-{kernel.flavour}")
-        _RUNS[kernel.flavour] = QemuTarget(kernel).run(JOB, out)
-    run = _RUNS[kernel.flavour]
+    run = boot_once("media-ctl", JOB)
     assert run.outcome == "done", f"{run.message}\n{run.console_tail()}"
     for event in run.results():
         assert event["event"] == "result", event

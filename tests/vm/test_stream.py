@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from harness.commands.stream import kernel_reports
-from harness.kernels.kernel import Kernel
 from harness.profiles.vimc import VIMC
-from harness.targets.qemu import GuestRun, QemuTarget
+from harness.targets.qemu import GuestRun
 
 # Few frames: RGB/YUV Capture runs at ~5 fps under TCG, ~1.5 fps with KASAN.
 FRAMES = 6
@@ -53,17 +52,11 @@ JOB: list[dict[str, Any]] = [
 ]
 
 
-# One boot per flavour serves every test here, so they stay on one xdist worker.
-pytestmark = pytest.mark.xdist_group("vm-stream")
-_RUNS: dict[str, GuestRun] = {}
 
 
 @pytest.fixture
-def guest(kernel: Kernel, tmp_path_factory: pytest.TempPathFactory) -> GuestRun:
-    if kernel.flavour not in _RUNS:
-        out = tmp_path_factory.mktemp(f"stream-{kernel.flavour}")
-        _RUNS[kernel.flavour] = QemuTarget(kernel).run(JOB, out)
-    run = _RUNS[kernel.flavour]
+def guest(boot_once) -> GuestRun:
+    run = boot_once("stream", JOB)
     assert run.outcome == "done", f"{run.message}\n{run.console_tail()}"
     return run
 
