@@ -244,3 +244,41 @@ def unplug_cycle(
         channel.emit("observation", **observation.to_dict())
         observations.append(observation.to_dict())
     return {"driver": driver, "device": device, "observations": observations}
+
+
+@task
+def stream_cost(channel: EventChannel, capture: str, frames: int = 300,
+                driver: str = "vimc") -> dict[str, Any]:
+    """CPU seconds per frame: the harness's streaming engine against
+    `v4l2-ctl --stream-mmap` on the same node, one after the other."""
+    import resource
+    import subprocess
+    import time
+
+    from harness.device.pipeline import configure
+    from harness.device.stream import stream_node
+
+    profile = _loaded(driver)
+    devnode = configure(profile, capture).devnode
+
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    ours = stream_node(devnode, "mmap", frames, node=capture)
+    ours_cpu, ours_wall = time.process_time() - cpu0, time.monotonic() - wall0
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall0 = time.monotonic()
+    proc = subprocess.run(
+        ["v4l2-ctl", "-d", devnode, "--stream-mmap=4", f"--stream-count={frames}"],
+        capture_output=True, text=True, timeout=frames,
+    )
+    theirs_wall = time.monotonic() - wall0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    theirs_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "capture": capture,
+        "frames": frames,
+        "harness": {"frames": ours.frames, "cpu": round(ours_cpu, 3), "wall": round(ours_wall, 2),
+                    "errors": ours.errors[:3]},
+        "v4l2_ctl": {"status": proc.returncode, "cpu": round(theirs_cpu, 3),
+                     "wall": round(theirs_wall, 2), "stderr": proc.stderr[-300:]},
+    }
