@@ -35,9 +35,9 @@ def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]
 
 @task
 def race(channel: EventChannel, driver: str, duration: float, seed: int, workers: int = 3,
-         mode: str = "unbind") -> dict:
+         mode: str = "unbind", kinds: list[str] | None = None) -> dict:
     """Race mode (see harness.scenarios.race)."""
     from harness.scenarios.race import race as run_race
 
     return run_race(get_profile(driver), duration, seed, workers, mode,
-                    progress=lambda p: channel.emit("race-progress", **p))
+                    progress=lambda p: channel.emit("race-progress", **p), kinds=kinds)

@@ -61,7 +61,7 @@ def _race(args: argparse.Namespace, profile) -> int:
               file=sys.stderr, flush=True)
 
     result = run_race(QemuTarget(kernel), profile.name, args.duration, args.seed, args.workers,
-                      args.race_mode, out, progress)
+                      args.race_mode, out, progress, kinds=args.race_nodes)
     s = result.stats
     doc = {"schema": 1, "tool": "v4l2-unplug", "mode": "race", "driver": profile.name,
            "kernel": {"flavour": kernel.flavour, "release": kernel.release},
@@ -106,4 +106,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     race.add_argument("--workers", type=int, default=3, help="worker processes (default 3)")
     race.add_argument("--race-mode", choices=("unbind", "rmmod"), default="unbind",
                       help="disruptor: unbind/bind or rmmod/modprobe cycles")
+    race.add_argument("--race-nodes", action="append", choices=("video", "media", "subdev"),
+                      help="node kinds the workers use (repeatable; default: all)")
     p.set_defaults(func=run)

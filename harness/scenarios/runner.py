@@ -183,7 +183,8 @@ class RaceResult:
 
 def run_race(target: QemuTarget, driver: str, duration: float, seed: int, workers: int,
              mode: str, report_dir: Path,
-             progress: Callable[[dict[str, Any]], None] | None = None) -> RaceResult:
+             progress: Callable[[dict[str, Any]], None] | None = None,
+             kinds: list[str] | None = None) -> RaceResult:
     """One boot of race mode; every report after the race began is its finding."""
     from harness.kmsg.report import parse_log
 
@@ -193,7 +194,7 @@ def run_race(target: QemuTarget, driver: str, duration: float, seed: int, worker
 
     run = target.run(
         [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
-                                   "workers": workers, "mode": mode}}],
+                                   "workers": workers, "mode": mode, "kinds": kinds}}],
         report_dir / "boot-01",
         Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
         on_event=live,
