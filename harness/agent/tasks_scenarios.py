@@ -13,7 +13,12 @@ from harness.profiles import get_profile
 def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]]) -> dict:
     """Run scenarios in order; stop at the first one that leaves the kernel unfit."""
     from harness.device.modules import load_driver
-    from harness.scenarios.executor import kmsg_marker, run_isolated, unfit_for_more
+    from harness.scenarios.executor import (
+        ensure_ready,
+        kmsg_marker,
+        run_isolated,
+        unfit_for_more,
+    )
     from harness.scenarios.model import Scenario
 
     profile = get_profile(driver)
@@ -27,6 +32,12 @@ def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]
         channel.emit("scenario-result", scenario=scenario.name, record=record)
         done += 1
         reason = unfit_for_more(record)
+        if not reason and record.get("status") != "done":
+            # Whatever went wrong, the next scenario needs a working driver.
+            try:
+                ensure_ready(profile, devices)
+            except Exception as e:
+                reason = f"driver unusable after {scenario.name}: {e}"
         if reason:
             kmsg_marker(f"stopping after {scenario.name}: {reason}")
             return {"completed": done, "stopped": reason}
