@@ -103,7 +103,7 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
         if node.call is None or (not node.call.loop and not removed):
             # Nothing went away (rmmod refused): a blocked call rightly stays blocked.
             continue
-        out = node.call.stop(BLOCKED_CALL_BOUND) if node.call.loop else _join(node.call)
+        out = (node.call.stop if node.call.loop else node.call.join)(BLOCKED_CALL_BOUND)
         info = node.call.to_dict(since=t0)
         calls.append({"node": node.label, **info})
         if not node.call.loop and removed:
@@ -188,12 +188,6 @@ def _disrupt(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> 
     if d is Disruption.UNBIND_RMMOD:
         steps.append(disrupt.delete_module(module, bound))
     return steps
-
-
-def _join(call) -> bool:
-    assert call._thread is not None
-    call._thread.join(BLOCKED_CALL_BOUND)
-    return not call._thread.is_alive()
 
 
 def _slowest(steps: list) -> float:

@@ -80,6 +80,10 @@ class KernelCall:
     def stop(self, timeout: float) -> bool:
         """Ask a loop to end; True if the thread is out of the kernel within timeout."""
         self._stop.set()
+        return self.join(timeout)
+
+    def join(self, timeout: float) -> bool:
+        """True if the call has returned within timeout."""
         assert self._thread is not None
         self._thread.join(timeout)
         return not self._thread.is_alive()
