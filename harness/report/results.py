@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.kernels.kernel import Kernel
 from harness.kmsg.report import Finding
-from harness.scenarios.runner import Outcome, RunResult
+from harness.scenarios.runner import Outcome, RaceResult, RunResult
 
 SCHEMA = 1
 
@@ -33,6 +33,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "cpu": f.cpu,
         "taint": sorted(f.taint) if f.taint is not None else None,
         "corrupted": f.corrupted,
+        "line": f.line,  # of the report's first line in the scenario's console log
         "text": f.text,
     }
 
@@ -79,7 +80,27 @@ def write(result: RunResult, kernel: Kernel, driver: str, report_dir: Path,
     (report_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
     (report_dir / "results.ktap").write_text(ktap(result))
     (report_dir / "summary.txt").write_text(summary(result) + "\n")
+    write_pages(doc, report_dir)
     return doc
+
+
+def write_pages(doc: dict[str, Any], report_dir: Path) -> None:
+    """The JUnit XML and HTML views of a results.json document."""
+    from harness.report import html, junit
+
+    (report_dir / "results.junit.xml").write_text(junit.run_xml(doc))
+    (report_dir / "report.html").write_text(html.run_page(doc, report_dir))
+
+
+def race_doc(result: RaceResult, kernel: Kernel, driver: str, started: float) -> dict[str, Any]:
+    """results.json of a race run."""
+    return {"schema": SCHEMA, "tool": "v4l2-unplug", "mode": "race", "driver": driver,
+            "kernel": {"flavour": kernel.flavour, "release": kernel.release,
+                       "image": str(kernel.image)},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "duration_s": round(time.time() - started, 1),
+            "stats": result.stats, "findings": [finding_dict(f) for f in result.findings],
+            "console": str(result.boot.console_path), "outcome": result.boot.outcome}
 
 
 def ktap(result: RunResult) -> str:
