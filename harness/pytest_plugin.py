@@ -97,6 +97,13 @@ def _once(tmp_path_factory: pytest.TempPathFactory, key: str,
 
 
 @pytest.fixture
+def session_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """session_once(key, produce) -> produce()'s JSON-able result, computed by
+    the first test of the whole session (any xdist worker) that asks for `key`."""
+    return lambda key, produce: _once(tmp_path_factory, key, produce)
+
+
+@pytest.fixture
 def boot_once(kernel, tmp_path_factory: pytest.TempPathFactory):
     """boot_once(name, tasks) -> GuestRun: one boot of `kernel` running `tasks`,
     shared by every test of the session that asks for the same name."""
