@@ -14,7 +14,7 @@ from harness.commands import PROG
 from harness.errors import GuestError, HarnessError
 
 # Modules under harness.commands, in the order `--help` lists them.
-COMMANDS = ("run", "topology", "stream", "kernel", "kmsg")
+COMMANDS = ("run", "validate", "bisect", "history", "topology", "stream", "kernel", "kmsg", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

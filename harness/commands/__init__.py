@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.kernels.flavours import FLAVOURS, get_kernel
 from harness.kernels.kernel import Kernel
+
+if TYPE_CHECKING:
+    from harness.targets.base import BoardKernel, Target
 
 PROG = "v4l2-unplug"
 
@@ -34,4 +38,80 @@ def report_dir(args: argparse.Namespace, what: str) -> Path:
     if getattr(args, "report", None):
         return Path(args.report)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("reports") / f"{stamp}-{what}-{args.kernel}"
+    where = args.kernel if getattr(args, "target", "qemu") == "qemu" else "board"
+    return Path("reports") / f"{stamp}-{what}-{where}"
+
+
+def add_target_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("boards (instead of a QEMU guest)")
+    g.add_argument("--target", default="qemu", metavar="TARGET",
+                   help="qemu (default: boot --kernel), ssh://[user@]host[:port][/checkout]"
+                        "[?python=PATH], serial:/dev/ttyX[?baud=N&user=U&password=P"
+                        "&python=PATH&checkout=DIR], or labgrid:ENV.yaml[?target=NAME] "
+                        "(a labgrid environment: address, serial port and power driver)")
+    g.add_argument("--console", metavar="serial:/dev/ttyX[?baud=N]",
+                   help="the board's serial console, read for the kernel log with an ssh "
+                        "target (it survives a crash; otherwise /dev/kmsg is read over ssh)")
+    g.add_argument("--power-cycle", metavar="CMD",
+                   help="shell command that power-cycles the board, to recover it after a "
+                        "crash (otherwise: reboot, or wait for it to reset itself)")
+    g.add_argument("--ssh-identity", type=Path, metavar="FILE",
+                   help="private key for an ssh target (default: your ssh configuration)")
+
+
+def target_from_args(args: argparse.Namespace) -> tuple[Target, Kernel | BoardKernel]:
+    """The target to run on and the kernel its report names. A board runs
+    its own kernel, so --kernel/--patch do not apply to it."""
+    import atexit
+    import sys
+
+    from harness.errors import HarnessError
+
+    spec = getattr(args, "target", "qemu") or "qemu"
+    if spec == "qemu":
+        if getattr(args, "console", None) or getattr(args, "power_cycle", None):
+            raise HarnessError("--console and --power-cycle are for boards (--target ssh://... "
+                               "or serial:...)")
+        from harness.targets.qemu import QemuTarget
+
+        kernel = kernel_from_args(args)
+        return QemuTarget(kernel), kernel
+    if args.patch or args.kernel_image or args.modules:
+        raise HarnessError("--patch, --kernel-image and --modules build or boot a kernel in "
+                           "QEMU; a board runs its own kernel (install the driver there)")
+
+    from harness.targets.base import BoardKernel, TargetError
+
+    def note(text: str) -> None:
+        print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+
+    console_spec, power = args.console, args.power_cycle
+    if spec.startswith("labgrid:"):
+        from harness.targets.labgrid_env import board_from_env
+
+        board = board_from_env(spec)
+        spec = board["target"]
+        console_spec = console_spec or board["console"]
+        power = power or board["power"]
+    if spec.startswith("ssh://"):
+        from harness.targets.serial import SerialConsole, parse_serial
+        from harness.targets.ssh import SshTarget
+
+        console = None
+        if console_spec:
+            opts = parse_serial(console_spec)
+            console = SerialConsole(opts["device"], opts["baud"])
+        target = SshTarget(spec, args.ssh_identity, power, console, note)
+    elif spec.startswith("serial:"):
+        from harness.targets.serial import SerialTarget
+
+        if console_spec:
+            raise HarnessError("--console is the serial console of an ssh target; a serial "
+                               "target reads its own")
+        target = SerialTarget(spec, power, note)
+    else:
+        raise TargetError(f"unknown target {spec!r}: qemu, ssh://[user@]host[:port], "
+                          f"serial:/dev/ttyX or labgrid:ENV.yaml")
+    atexit.register(target.close)
+    probe = target.probe()
+    return target, BoardKernel("board", probe["release"], spec)

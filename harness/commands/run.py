@@ -7,15 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from harness.commands import add_kernel_options, kernel_from_args, report_dir
+from harness.commands import add_kernel_options, add_target_options, report_dir, target_from_args
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.profiles import get_profile
-    from harness.report import results
+    from harness.report import history, results
     from harness.scenarios.matrix import build_matrix, select
     from harness.scenarios.runner import Outcome, run_scenarios
-    from harness.targets.qemu import QemuTarget
 
     profile = get_profile(args.driver)
     if args.race:
@@ -25,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(s.name for s in matrix))
         return 0
     chosen = select(matrix, args.scenario)
-    kernel = kernel_from_args(args)
+    target, kernel = target_from_args(args)
     out = report_dir(args, "run")
     started = time.time()
     print(f"{len(chosen)} scenarios of {profile.name} on {kernel.describe()}; report: {out}",
@@ -35,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{done:3}/{total}] {o.verdict:7} {o.scenario.name}"
               f"{'  ' + o.reason[:120] if o.reason else ''}", file=sys.stderr, flush=True)
 
-    result = run_scenarios(QemuTarget(kernel), profile.name, chosen, out, progress)
-    results.write(result, kernel, profile.name, out, started)
+    result = run_scenarios(target, profile.name, chosen, out, progress)
+    history.record(results.write(result, kernel, profile.name, out, started), "run", "", out)
     print(results.summary(result))
     print(f"report: {out}/results.json, {out}/results.ktap; consoles in {out}/boot-*/",
           file=sys.stderr)
@@ -46,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
 def _race(args: argparse.Namespace, profile) -> int:
     import json
 
+    from harness.report import history
     from harness.report.results import finding_dict
     from harness.scenarios.runner import run_race
-    from harness.targets.qemu import QemuTarget
 
-    kernel = kernel_from_args(args)
+    target, kernel = target_from_args(args)
     out = report_dir(args, "race")
     print(f"race on {profile.name}, {kernel.describe()}: {args.workers} workers, "
           f"{args.race_mode} cycles, {args.duration:.0f} s, seed {args.seed}; report: {out}",
@@ -60,7 +59,7 @@ def _race(args: argparse.Namespace, profile) -> int:
         print(f"  {p['elapsed']:6.1f} s  cycles {p['cycles']:5}  iterations {p['iterations']}",
               file=sys.stderr, flush=True)
 
-    result = run_race(QemuTarget(kernel), profile.name, args.duration, args.seed, args.workers,
+    result = run_race(target, profile.name, args.duration, args.seed, args.workers,
                       args.race_mode, out, progress, kinds=args.race_nodes)
     s = result.stats
     doc = {"schema": 1, "tool": "v4l2-unplug", "mode": "race", "driver": profile.name,
@@ -69,6 +68,7 @@ def _race(args: argparse.Namespace, profile) -> int:
            "console": str(result.boot.console_path), "outcome": result.boot.outcome}
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    history.record(doc, "race", "", out)
     if "error" in s:
         print(f"race failed in the guest: {s['error']}")
     else:
@@ -93,6 +93,7 @@ def _race(args: argparse.Namespace, profile) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run unplug scenarios and report what broke")
     add_kernel_options(p)
+    add_target_options(p)
     p.add_argument("--driver", default="vimc", help="driver profile (default: vimc)")
     p.add_argument("--scenario", action="append", metavar="NAME",
                    help="run only this scenario (repeatable); see --list")

@@ -11,6 +11,7 @@ mixed into it.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shlex
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -113,6 +115,10 @@ def find_qemu(arch: str = "x86_64") -> str:
 class QemuTarget:
     """Boots `kernel` in QEMU; one `run()` is one boot."""
 
+    # What a subclass adds to every boot (`v4l2-unplug serve`: a NIC, sshd).
+    extra_cmdline: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
+
     def __init__(self, kernel: Kernel, memory_mb: int = 1024, cpus: int = 2):
         self.kernel = kernel
         self.memory_mb = memory_mb
@@ -139,12 +145,13 @@ class QemuTarget:
             f"harness.job={job_path}",
             f"harness.cwd={CHECKOUT}",
             f"harness.path={CHECKOUT}:{sysconfig.get_paths()['purelib']}",
+            *self.extra_cmdline,
         ]
         return [
             *self.machine_args(),
             "-kernel", str(self.kernel.image), "-initrd", str(initrd),
             "-append", " ".join(cmdline),
-            "-chardev", f"file,id=console,path={run_dir / 'console.log'}",
+            "-chardev", self.console_chardev(run_dir),
             "-serial", "chardev:console",
             # Without an entropy source the CRNG takes seconds to seed under
             # TCG, and CPython's start blocks on it.
@@ -154,8 +161,13 @@ class QemuTarget:
             "-device", "virtserialport,bus=vser.0,chardev=events,name=harness.events",
             "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
-            "-monitor", f"unix:{run_dir / 'monitor.sock'},server=on,wait=off",
+            "-monitor", f"unix:{monitor_path(run_dir)},server=on,wait=off",
+            *self.extra_args,
         ]
+
+    def console_chardev(self, run_dir: Path) -> str:
+        """QEMU's -chardev spec for the kernel console (id=console)."""
+        return f"file,id=console,path={run_dir / 'console.log'}"
 
     def run(
         self,
@@ -167,8 +179,9 @@ class QemuTarget:
         """Boot, run `tasks` in the agent, and return when the guest is gone.
         `on_event` sees every event as it arrives (for live progress)."""
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("console.log", "events.jsonl", "monitor.sock", "qemu.log"):
+        for stale in ("console.log", "events.jsonl", "qemu.log"):
             (run_dir / stale).unlink(missing_ok=True)
+        monitor_path(run_dir).unlink(missing_ok=True)
         job_path = run_dir / "job.json"
         job_path.write_text(json.dumps({"tasks": tasks}, indent=1))
         argv = self.command(run_dir, job_path, initramfs.build(self.kernel))
@@ -195,6 +208,7 @@ class QemuTarget:
                 result.outcome = "crashed" if result.boot_seconds else "boot-failed"
                 result.message = (
                     f"QEMU exited with status {proc.returncode} before the agent finished"
+                    + _qemu_said(run_dir)
                 )
         except _Deadline as d:
             result.outcome = "hang" if result.boot_seconds else "boot-failed"
@@ -207,8 +221,27 @@ class QemuTarget:
     def _collect_hang_evidence(self, run_dir: Path) -> None:
         """Ask the kernel for blocked tasks and all CPUs' stacks before the kill."""
         for keys in ("alt-sysrq-w", "alt-sysrq-l"):
-            monitor_command(run_dir / "monitor.sock", f"sendkey {keys}")
+            monitor_command(monitor_path(run_dir), f"sendkey {keys}")
         time.sleep(3.0)
+
+
+def monitor_path(run_dir: Path) -> Path:
+    """The monitor's socket: in the run directory when its path fits a
+    sockaddr_un (108 bytes), else under /tmp by a digest of the directory."""
+    path = run_dir / "monitor.sock"
+    if len(os.fsencode(path)) < 100:
+        return path
+    digest = hashlib.sha256(os.fsencode(run_dir.resolve())).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"v4l2-unplug-monitor-{digest}.sock"
+
+
+def _qemu_said(run_dir: Path) -> str:
+    """QEMU's last words (a refused option, a missing file), for the error line."""
+    try:
+        lines = (run_dir / "qemu.log").read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return f": {lines[-1][:300]}" if lines else ""
 
 
 class _Deadline(Exception):

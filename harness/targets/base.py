@@ -1,0 +1,390 @@
+"""What a target is, and what the board targets (SSH, serial console) share.
+
+A target runs a job's tasks in the agent on some kernel and returns a
+GuestRun: the events, the whole console, how it ended. QemuTarget boots a
+fresh kernel for every run. A board cannot: after a run that left the
+kernel unfit (the runner asks for another run only then), the board is
+rebooted, by `reboot` or by the user's power-cycle command, and the next
+run waits until it is back with a new boot id.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shlex
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.errors import HarnessError
+from harness.targets.qemu import Deadlines, GuestRun
+
+PACKAGE = Path(__file__).resolve().parents[1]
+# Host-side parts of the package, never imported by the agent.
+HOST_ONLY = ("commands", "kernels", "targets", "report", "cli.py", "pytest_plugin.py")
+# Pure-Python dependencies the agent imports, shipped with it so that a board
+# needs nothing but python3.
+AGENT_DEPENDENCIES = ("pyudev", "v4l2")
+MIN_PYTHON = (3, 11)
+DEADLINES = Deadlines()
+
+EventHook = Callable[[dict[str, Any], GuestRun], None]
+
+
+class Target(Protocol):
+    def run(self, tasks: list[dict[str, Any]], run_dir: Path, deadlines: Deadlines = ...,
+            on_event: EventHook | None = None) -> GuestRun: ...
+
+
+@dataclass(frozen=True)
+class BoardKernel:
+    """The kernel a board runs, with the fields of Kernel that reports read."""
+
+    flavour: str
+    release: str
+    image: str  # the target it runs on
+
+    def describe(self) -> str:
+        return f"{self.release} on {self.image}"
+
+
+class TargetError(HarnessError):
+    """A board that cannot be reached, logged into, or run on."""
+
+
+class DeadlinePassed(Exception):
+    pass
+
+
+# --- the kernel log, as a console would show it
+
+def _unescape(text: str) -> str:
+    # /dev/kmsg writes bytes outside printable ASCII (and backslash) as \xNN.
+    if "\\x" not in text:
+        return text
+    raw = bytearray()
+    i = 0
+    data = text.encode("latin-1", errors="replace")
+    while i < len(data):
+        if data[i:i + 2] == b"\\x" and i + 4 <= len(data):
+            try:
+                raw.append(int(data[i + 2:i + 4], 16))
+                i += 4
+                continue
+            except ValueError:
+                pass
+        raw.append(data[i])
+        i += 1
+    return raw.decode(errors="replace")
+
+
+def kmsg_lines(record: str) -> list[str]:
+    """One /dev/kmsg record ("prio,seq,usec,flags;message") as console lines,
+    "[    1.234567] message", one per line of the message. Continuation lines
+    (" KEY=value" device properties) give nothing; text that is not a record
+    is kept as it is."""
+    record = record.rstrip("\n")
+    if record.startswith(" "):
+        return []
+    head, sep, message = record.partition(";")
+    fields = head.split(",")
+    if not sep or len(fields) < 4 or not fields[2].isdigit():
+        return [record] if record else []
+    usec = int(fields[2])
+    stamp = f"[{usec // 1_000_000:5d}.{usec % 1_000_000:06d}]"
+    return [f"{stamp} {line}" for line in _unescape(message).split("\n")]
+
+
+# --- what runs on the board, sent as `python3 -c` one-liners
+
+# Prints what the harness must know before it starts anything.
+PROBE = """
+import json, os, sys
+try:
+    boot_id = open("/proc/sys/kernel/random/boot_id").read().strip()
+except OSError:
+    boot_id = ""
+print(json.dumps({"python": list(sys.version_info[:3]), "executable": sys.executable,
+                  "euid": os.geteuid(), "release": os.uname().release, "boot_id": boot_id,
+                  "kmsg": os.access("/dev/kmsg", os.R_OK)}))
+"""
+
+# Copies /dev/kmsg to stdout record by record. Unlike `cat`, it survives the
+# ring buffer overtaking it (EPIPE), and it can start at the end: a board's
+# log from before this run belongs to nobody's scenario.
+KMSG_READER = """
+import os, sys
+fd = os.open("/dev/kmsg", os.O_RDONLY)
+if sys.argv[1] == "end":
+    os.lseek(fd, 0, os.SEEK_END)
+out = sys.stdout.buffer
+out.write(b"v4l2-unplug: reading /dev/kmsg from its " + sys.argv[1].encode() + b"\\n")
+out.flush()
+while True:
+    try:
+        record = os.read(fd, 16384)
+    except BrokenPipeError:
+        out.write(b"v4l2-unplug: kernel messages were lost (ring buffer overrun)\\n")
+        continue
+    if not record:
+        break
+    out.write(record)
+    out.flush()
+"""
+
+
+def python_command(script: str, *args: str, python: str = "python3") -> str:
+    """A shell command running `script`, safe to pass through any POSIX shell
+    (and ssh's remote shell): base64 keeps quotes and newlines out of it."""
+    code = base64.b64encode(script.encode()).decode()
+    exec_ = f'import base64;exec(base64.b64decode("{code}"))'
+    return shlex.join([python, "-c", exec_, *args])
+
+
+def check_probe(probe: dict[str, Any], where: str) -> None:
+    """Refuse a board the agent cannot run on, in one line."""
+    if tuple(probe["python"][:2]) < MIN_PYTHON:
+        version = ".".join(map(str, probe["python"]))
+        raise TargetError(f"{where}: {probe['executable']} is Python {version}; the agent "
+                          f"needs {'.'.join(map(str, MIN_PYTHON))} or newer (give another "
+                          f"interpreter with ?python=PATH)")
+    if probe["euid"] != 0:
+        raise TargetError(f"{where}: the agent must run as root (uid {probe['euid']} here): "
+                          f"it loads modules, unbinds drivers in sysfs and writes /dev/kmsg")
+
+
+def agent_bundle(job: dict[str, Any]) -> bytes:
+    """The agent, its dependencies and the job, as a gzip'd tar to unpack on the board."""
+    return _bundle(job, with_agent=True)
+
+
+def _bundle(job: dict[str, Any], with_agent: bool) -> bytes:
+    import importlib
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=9) as tar:
+        def add(path: Path, name: str) -> None:
+            if path.is_dir():
+                for child in sorted(path.rglob("*.py")):
+                    tar.add(child, f"{name}/{child.relative_to(path)}", recursive=False)
+            else:
+                tar.add(path, name, recursive=False)
+
+        if with_agent:
+            for entry in sorted(PACKAGE.iterdir()):
+                if entry.name in HOST_ONLY or entry.name == "__pycache__":
+                    continue
+                if entry.is_dir() or entry.suffix == ".py":
+                    add(entry, f"harness/{entry.name}")
+            for dep in AGENT_DEPENDENCIES:
+                origin = Path(importlib.import_module(dep).__file__ or "")
+                if origin.name == "__init__.py":
+                    add(origin.parent, dep)
+                else:
+                    add(origin, origin.name)
+        data = json.dumps(job).encode()
+        info = tarfile.TarInfo("job.json")
+        info.size = len(data)
+        info.mode = 0o644
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+# Unpacks agent_bundle() from stdin into a new directory and prints its path.
+UNPACK = """
+import io, sys, tarfile, tempfile
+data = sys.stdin.buffer.read()
+d = tempfile.mkdtemp(prefix="v4l2-unplug-")
+extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+tarfile.open(fileobj=io.BytesIO(data), mode="r:gz").extractall(d, **extra)
+print(d)
+"""
+
+
+def agent_command(job_dir: str, python: str = "python3", checkout: str | None = None) -> str:
+    """The shell command that runs the agent on the board, with the job in
+    `job_dir` and the package there too, or in the user's `checkout`.
+    -S keeps site-packages out of a pushed bundle, which carries its own
+    dependencies; a checkout relies on the board's site-packages."""
+    code = shlex.quote(checkout or job_dir)
+    flags = "" if checkout else "-S "
+    return (f"cd {code} && PYTHONPATH={code} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 "
+            f"exec {shlex.quote(python)} {flags}-m harness.agent "
+            f"--job {shlex.quote(job_dir + '/job.json')}")
+
+
+def job_bundle(job: dict[str, Any]) -> bytes:
+    """Only the job, for a board that has the package in a checkout already."""
+    return _bundle(job, with_agent=False)
+
+
+# --- events, deadlines and the record of one run
+
+class EventBook:
+    """What QemuTarget does with each event, for a board run: the GuestRun's
+    events, `ready` and `done`, events.jsonl, and the three deadlines."""
+
+    def __init__(self, result: GuestRun, deadlines: Deadlines, on_event: EventHook | None,
+                 start: float | None = None):
+        self.result = result
+        self.deadlines = deadlines
+        self.on_event = on_event
+        self.start = time.monotonic() if start is None else start
+        self.last = self.start
+        self._log = (result.run_dir / "events.jsonl").open("a")
+
+    def line(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        try:
+            event = json.loads(text)
+            if not isinstance(event, dict) or "event" not in event:
+                raise ValueError
+        except ValueError:
+            event = {"event": "garbled", "raw": text}
+        self.add(event)
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.last = time.monotonic()
+        self._log.write(json.dumps(event, default=str) + "\n")
+        self._log.flush()
+        self.result.events.append(event)
+        if event["event"] == "ready" and self.result.boot_seconds is None:
+            self.result.boot_seconds = self.last - self.start
+        if event["event"] == "done":
+            self.result.outcome = "done"
+        if self.on_event is not None:
+            self.on_event(event, self.result)
+
+    @property
+    def done(self) -> bool:
+        return self.result.outcome == "done"
+
+    def check(self) -> None:
+        """Raise DeadlinePassed when one of the run's deadlines is over."""
+        now = time.monotonic()
+        d = self.deadlines
+        if self.result.boot_seconds is None and now - self.start > d.boot:
+            raise DeadlinePassed(f"the agent did not start within {d.boot:.0f} s")
+        if self.result.boot_seconds is not None and now - self.last > d.idle:
+            raise DeadlinePassed(f"the agent sent nothing for {d.idle:.0f} s")
+        if now - self.start > d.total:
+            raise DeadlinePassed(f"the run exceeded its total deadline of {d.total:.0f} s")
+
+    def remaining_boot(self) -> float:
+        return self.start + self.deadlines.boot - time.monotonic()
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def start_run(run_dir: Path) -> GuestRun:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("console.log", "events.jsonl", "agent.log", "serial.log"):
+        (run_dir / stale).unlink(missing_ok=True)
+    return GuestRun(run_dir=run_dir)
+
+
+def end_unstarted(result: GuestRun, message: str) -> GuestRun:
+    result.outcome = "boot-failed"
+    result.message = message
+    return result
+
+
+# --- rebooting a board
+
+POWER_CYCLE_TIMEOUT = 120.0
+# How long a `reboot` may take to bring the board down and up again before
+# the power-cycle command (when there is one) is used instead.
+SOFT_REBOOT = 120.0
+# Between two looks at whether the board is back.
+REBOOT_POLL = 1.0
+# Reboots whatever init the board runs, and a board without one (the QEMU
+# stand-in) through sysrq. In the background, so the session can end first.
+REBOOT = ("sync; nohup sh -c 'sleep 1; reboot || reboot -f || echo b > /proc/sysrq-trigger' "
+          ">/dev/null 2>&1 </dev/null &")
+
+
+# The user's power-cycle: a shell command, or a callable (a labgrid power driver).
+PowerCycle = str | Callable[[], None]
+
+
+def power_cycle(power: PowerCycle, note: Callable[[str], None]) -> None:
+    """Cycle the board's power; a failure is the user's to fix, in one line."""
+    if not isinstance(power, str):
+        note("power cycle")
+        try:
+            power()
+        except Exception as e:  # a lab's power driver can fail in any way; say how
+            raise TargetError(f"the power cycle failed: {type(e).__name__}: {e}") from None
+        return
+    note(f"power cycle: {power}")
+    try:
+        proc = subprocess.run(power, shell=True, capture_output=True, text=True,
+                              timeout=POWER_CYCLE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"the power-cycle command did not finish within "
+                          f"{POWER_CYCLE_TIMEOUT:.0f} s: {power}") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise TargetError(f"the power-cycle command failed (status {proc.returncode}: "
+                          f"{last}): {power}")
+
+
+class Board(Protocol):
+    """What rebooting needs from a way into the board."""
+
+    def boot_id(self, timeout: float) -> str | None:
+        """The running kernel's boot id, or None when the board does not answer."""
+
+    def soft_reboot(self) -> None: ...
+
+
+@dataclass
+class Rebooter:
+    """Brings a board back with a new kernel: `reboot` while the board still
+    answers, the power-cycle command when it does not (or when `reboot` did
+    not take), and otherwise waiting for it to reset itself (panic=N, a
+    watchdog) until the deadline."""
+
+    board: Board
+    power_command: PowerCycle | None
+    note: Callable[[str], None]
+
+    def reboot(self, old_boot_id: str, deadline: float, crashed: bool) -> str:
+        """Return the new boot id; raise DeadlinePassed if the board is not back."""
+        answering = not crashed and self.board.boot_id(timeout=15) is not None
+        if answering:
+            self.note("reboot")
+            self.board.soft_reboot()
+            soft_end = min(deadline, time.monotonic() + SOFT_REBOOT)
+            new = self._wait_new_boot(old_boot_id, soft_end if self.power_command else deadline)
+            if new:
+                return new
+        if self.power_command:
+            power_cycle(self.power_command, self.note)
+        elif not answering:
+            self.note("the board does not answer and there is no power-cycle command: "
+                      "waiting for it to reset itself")
+        new = self._wait_new_boot(old_boot_id, deadline)
+        if new:
+            return new
+        raise DeadlinePassed("the board did not come back with a new kernel in time"
+                             + ("" if self.power_command else
+                                " (a --power-cycle command would reset it)"))
+
+    def _wait_new_boot(self, old: str, end: float) -> str | None:
+        while time.monotonic() < end:
+            new = self.board.boot_id(timeout=max(1.0, min(15.0, end - time.monotonic())))
+            if new and new != old:
+                self.note(f"back with boot id {new}")
+                return new
+            time.sleep(REBOOT_POLL)
+        return None
