@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
 def _race(args: argparse.Namespace, profile) -> int:
     import json
 
-    from harness.report import history
-    from harness.report.results import finding_dict
+    from harness.report import history, results
     from harness.scenarios.runner import run_race
 
     target, kernel = target_from_args(args)
@@ -59,15 +58,14 @@ def _race(args: argparse.Namespace, profile) -> int:
         print(f"  {p['elapsed']:6.1f} s  cycles {p['cycles']:5}  iterations {p['iterations']}",
               file=sys.stderr, flush=True)
 
+    started = time.time()
     result = run_race(target, profile.name, args.duration, args.seed, args.workers,
                       args.race_mode, out, progress, kinds=args.race_nodes)
     s = result.stats
-    doc = {"schema": 1, "tool": "v4l2-unplug", "mode": "race", "driver": profile.name,
-           "kernel": {"flavour": kernel.flavour, "release": kernel.release},
-           "stats": s, "findings": [finding_dict(f) for f in result.findings],
-           "console": str(result.boot.console_path), "outcome": result.boot.outcome}
+    doc = results.race_doc(result, kernel, profile.name, started)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    results.write_pages(doc, out)
     history.record(doc, "race", "", out)
     if "error" in s:
         print(f"race failed in the guest: {s['error']}")
