@@ -53,6 +53,42 @@ class CapturePath:
 
 
 @dataclass(frozen=True)
+class UnbindTarget:
+    """A device scenarios unbind on its own, besides the driver's devices: the
+    device that provides `entity` (a VIN, the subdev on the far end of a link).
+    Which device that is, and its bus and driver, is read from sysfs on the
+    target, so neither addresses nor device names are data."""
+
+    name: str  # in scenario names: "...--unbind.csi20"
+    entity: str
+
+
+@dataclass(frozen=True)
+class OutOfTreeModule:
+    """A module an emulated target builds for the profile: `subdir` of the kernel's
+    source tree (`project=False`) or of this project (`project=True`, e.g. test-only
+    stand-ins for hardware), with `patches` (paths in this project) applied."""
+
+    name: str  # the directory's module, or the first of `objects`
+    subdir: str
+    config: str = ""  # Kconfig symbol set to m on the make command line
+    objects: tuple[str, ...] = ()  # every .ko the directory builds, when more than one
+    project: bool = False
+    patches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """What it takes to run the driver without its hardware: the guest architecture,
+    modules built out of tree for the kernel, and a device-tree fragment (a file in
+    this project) merged into the emulated machine's own tree."""
+
+    arch: str
+    modules: tuple[OutOfTreeModule, ...]
+    device_tree: str
+
+
+@dataclass(frozen=True)
 class DriverProfile:
     name: str
     # Modules to load, in order, and the one whose removal tears the driver down.
@@ -75,11 +111,23 @@ class DriverProfile:
     # The frame size the driver starts with, and others its pipelines are tested at.
     default_size: tuple[int, int] = (640, 480)
     other_sizes: tuple[tuple[int, int], ...] = ()
+    # Devices scenarios unbind one at a time (the default is every device of `driver`).
+    unbind_targets: tuple[UnbindTarget, ...] = ()
+    # How to run the driver in an emulator, when it needs more than a stock kernel.
+    emulation: Emulation | None = None
 
     @property
     def driver_module(self) -> str:
         """The module whose removal tears the driver down."""
         return self.modules[-1]
+
+    def unbind_target(self, name: str) -> UnbindTarget:
+        for target in self.unbind_targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.unbind_targets) or "none"
+        raise HarnessError(f"profile {self.name} has no unbind target {name!r} "
+                           f"(targets: {known})")
 
     def capture_path(self, capture: str) -> CapturePath:
         for path in self.capture_paths:
@@ -117,9 +165,10 @@ class DriverProfile:
 
 
 def get_profile(name: str) -> DriverProfile:
+    from harness.profiles.rcar_vin import RCAR_VIN
     from harness.profiles.vimc import VIMC
 
-    profiles = {p.name: p for p in (VIMC,)}
+    profiles = {p.name: p for p in (VIMC, RCAR_VIN)}
     try:
         return profiles[name]
     except KeyError:

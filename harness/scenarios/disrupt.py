@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.device.discovery import write_sysfs
+from harness.device.graph import MediaGraph
 from harness.profiles import DriverProfile
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -55,14 +56,52 @@ def _bounded(op: str, target: str, fn, bound: float) -> Step:
     return Step(op, target, start, seconds, out.get("result", "still running"))
 
 
+@dataclass(frozen=True)
+class Device:
+    """A device as its driver's sysfs directory names it: what unbind and bind write."""
+
+    driver_dir: Path
+    name: str
+
+    @property
+    def bound(self) -> bool:
+        return (self.driver_dir / self.name).exists()
+
+
+def device_of_entity(graph: MediaGraph, entity: str) -> Device:
+    """The bound device that provides `entity` (found through its device node)."""
+    node = graph.devnode(entity)
+    if node is None:
+        raise OSError(errno.ENOENT, f"entity {entity!r} has no device node")
+    rdev = os.stat(node).st_rdev
+    sysdev = Path(f"/sys/dev/char/{os.major(rdev)}:{os.minor(rdev)}/device").resolve()
+    driver = (sysdev / "driver").resolve()
+    if not driver.is_dir():
+        raise OSError(errno.ENODEV, f"{sysdev.name} (providing {entity!r}) has no driver")
+    return Device(driver, sysdev.name)
+
+
+def unbind_device(device: Device, bound: float) -> Step:
+    unbind_file = device.driver_dir / "unbind"
+    return _bounded("unbind", device.name, lambda: write_sysfs(unbind_file, device.name), bound)
+
+
+def bind_device(device: Device, bound: float) -> Step:
+    bind_file = device.driver_dir / "bind"
+    return _bounded("bind", device.name, lambda: write_sysfs(bind_file, device.name), bound)
+
+
 def unbind(profile: DriverProfile, device: str, bound: float) -> Step:
-    unbind_file = profile.driver_dir / "unbind"
-    return _bounded("unbind", device, lambda: write_sysfs(unbind_file, device), bound)
+    return unbind_device(Device(profile.driver_dir, device), bound)
 
 
 def bind(profile: DriverProfile, device: str, bound: float) -> Step:
-    bind_file = profile.driver_dir / "bind"
-    return _bounded("bind", device, lambda: write_sysfs(bind_file, device), bound)
+    return bind_device(Device(profile.driver_dir, device), bound)
+
+
+def resolve_targets(profile: DriverProfile, graph: MediaGraph) -> dict[str, Device]:
+    """The profile's unbind targets as devices, read while everything is bound."""
+    return {t.name: device_of_entity(graph, t.entity) for t in profile.unbind_targets}
 
 
 def delete_module(name: str, bound: float) -> Step:

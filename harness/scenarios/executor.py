@@ -50,8 +50,12 @@ def taint() -> int:
     return int(Path("/proc/sys/kernel/tainted").read_text())
 
 
-def ensure_ready(profile: DriverProfile, devices: list[str]) -> MediaGraph:
-    """Module loaded, every known device bound, media graph readable."""
+Targets = dict[str, disrupt.Device]
+
+
+def ensure_ready(profile: DriverProfile, devices: list[str],
+                 targets: Targets | None = None) -> MediaGraph:
+    """Module loaded, every known device (and unbind target) bound, media graph readable."""
     if not disrupt.module_loaded(profile.driver_module):
         load_driver(profile)
     for device in devices:
@@ -59,6 +63,11 @@ def ensure_ready(profile: DriverProfile, devices: list[str]) -> MediaGraph:
             step = disrupt.bind(profile, device, DISRUPTION_BOUND)
             if step.result != "ok":
                 raise RuntimeError(f"cannot bind {device} again: {step.result}")
+    for target in (targets or {}).values():
+        if not target.bound:
+            step = disrupt.bind_device(target, DISRUPTION_BOUND)
+            if step.result != "ok":
+                raise RuntimeError(f"cannot bind {target.name} again: {step.result}")
     load_driver(profile)  # waits for the media device
     return MediaGraph.read(profile.media_devices()[0], formats=False)
 
@@ -72,10 +81,12 @@ def node_set(graph: MediaGraph) -> dict[str, str]:
     return nodes
 
 
-def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> dict[str, Any]:
+def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
+            targets: Targets | None = None) -> dict[str, Any]:
     results: list[ContractResult] = []
     record: dict[str, Any] = {"name": scenario.name, "contracts": results}
-    graph = ensure_ready(profile, devices)
+    targets = targets or {}
+    graph = ensure_ready(profile, devices, targets)
     baseline = node_set(graph)
     taint_before = taint()
     kmsg_marker(f"scenario {scenario.name} begin")
@@ -86,7 +97,8 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
 
     kmsg_marker(f"scenario {scenario.name} disrupt")
     t0 = time.monotonic()
-    steps = _disrupt(scenario, profile, devices)
+    paths = {n.label: n.path for n in held}
+    steps, vanished = _disrupt(scenario, profile, devices, targets, paths)
     record["steps"] = [s.to_dict() for s in steps]
     stuck = [s for s in steps if s.seconds is None]
     results.append(ContractResult(
@@ -96,17 +108,23 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
         measured={s.op: s.seconds for s in steps},
     ))
     removed = [s for s in steps if s.op in ("unbind", "rmmod") and s.result == "ok"]
+    # Unbinding all of a driver's devices takes every node away. One target
+    # (a VIN of a group, a subdev) may leave some held nodes working: those
+    # are judged as live nodes, not stale ones.
+    if scenario.target:
+        record["vanished"] = sorted(vanished)
+    lost = {n.label for n in held if removed and (not scenario.target or n.label in vanished)}
 
     # Calls that were in the kernel when the device went away.
     calls: list[dict[str, Any]] = []
     for node in held:
-        if node.call is None or (not node.call.loop and not removed):
+        if node.call is None or (not node.call.loop and node.label not in lost):
             # Nothing went away (rmmod refused): a blocked call rightly stays blocked.
             continue
         out = (node.call.stop if node.call.loop else node.call.join)(BLOCKED_CALL_BOUND)
         info = node.call.to_dict(since=t0)
         calls.append({"node": node.label, **info})
-        if not node.call.loop and removed:
+        if not node.call.loop:
             latency = info["latency"]
             ok = out and latency is not None and latency <= BLOCKED_CALL_BOUND + _slowest(steps)
             results.append(ContractResult(
@@ -126,7 +144,7 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
     gone = bool(removed)
     for node in held:
         seen = after[node.label]
-        if After.STALE_IOCTLS in scenario.after and gone:
+        if After.STALE_IOCTLS in scenario.after and node.label in lost:
             errs = node.stale_ioctls()
             seen["stale_ioctls"] = errs
             allowed = {errno_name(e) for e in STALE_IOCTL_ERRNOS[node.hold.kind]}
@@ -165,8 +183,8 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
         ))
 
     if scenario.disruption in (Disruption.UNBIND_BIND, Disruption.CYCLES):
-        results.append(_rebind_restores(profile, devices, baseline, scenario))
-    elif gone:
+        results.append(_rebind_restores(profile, devices, baseline, scenario, targets))
+    elif gone and not scenario.target:
         results.append(_nothing_left_behind(profile, baseline))
 
     kmsg_marker(f"scenario {scenario.name} end")
@@ -174,20 +192,33 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> d
     return record
 
 
-def _disrupt(scenario: Scenario, profile: DriverProfile, devices: list[str]) -> list:
+def _disrupt(scenario: Scenario, profile: DriverProfile, devices: list[str], targets: Targets,
+             paths: dict[str, str | None]) -> tuple[list, set[str]]:
+    """The steps, and the labels of held nodes whose device node was gone right
+    after the (first) unbind."""
     bound = DISRUPTION_BOUND
     module = profile.driver_module
     d = scenario.disruption
     steps = []
     if d is Disruption.RMMOD:
-        return [disrupt.delete_module(module, bound)]
+        return [disrupt.delete_module(module, bound)], set()
+    if scenario.target:
+        if scenario.target not in targets:
+            raise RuntimeError(f"unbind target {scenario.target} was not resolved on this target")
+        acting = [targets[scenario.target]]
+    else:
+        acting = [disrupt.Device(profile.driver_dir, dev) for dev in devices]
+    vanished: set[str] | None = None
     for _ in range(scenario.cycles if d is Disruption.CYCLES else 1):
-        steps += [disrupt.unbind(profile, dev, bound) for dev in devices]
+        steps += [disrupt.unbind_device(dev, bound) for dev in acting]
+        if vanished is None:
+            vanished = {label for label, path in paths.items()
+                        if path is not None and not os.path.exists(path)}
         if d in (Disruption.UNBIND_BIND, Disruption.CYCLES):
-            steps += [disrupt.bind(profile, dev, bound) for dev in devices]
+            steps += [disrupt.bind_device(dev, bound) for dev in acting]
     if d is Disruption.UNBIND_RMMOD:
         steps.append(disrupt.delete_module(module, bound))
-    return steps
+    return steps, vanished or set()
 
 
 def _slowest(steps: list) -> float:
@@ -195,9 +226,9 @@ def _slowest(steps: list) -> float:
 
 
 def _rebind_restores(profile: DriverProfile, devices: list[str], baseline: dict[str, str],
-                     scenario: Scenario) -> ContractResult:
+                     scenario: Scenario, targets: Targets | None = None) -> ContractResult:
     try:
-        graph = ensure_ready(profile, devices)
+        graph = ensure_ready(profile, devices, targets)
     except Exception as e:  # the driver did not come back: that is the finding
         return ContractResult("rebind-restores", False, f"driver did not come back: {e}")
     now = node_set(graph)
@@ -240,14 +271,15 @@ def _nothing_left_behind(profile: DriverProfile, baseline: dict[str, str]) -> Co
 
 
 def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
-                 deadline: float = SCENARIO_DEADLINE) -> dict[str, Any]:
+                 deadline: float = SCENARIO_DEADLINE,
+                 targets: Targets | None = None) -> dict[str, Any]:
     """execute() in a child; the parent survives whatever happens to it."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(rfd)
         try:
-            rec = execute(scenario, profile, devices)
+            rec = execute(scenario, profile, devices, targets)
             rec["contracts"] = [c.to_dict() for c in rec["contracts"]]
             rec["status"] = "done"
         except Exception as e:

@@ -22,6 +22,10 @@ from harness.scenarios.model import (
 )
 
 SINGLE_DISRUPTIONS = (Disruption.UNBIND, Disruption.RMMOD, Disruption.UNBIND_BIND)
+# A profile's unbind targets (one VIN of a group, the subdev feeding one) are
+# taken away while each capture node is at these stages, so a device goes
+# from under its own pipeline and from beside another one.
+TARGET_STAGES = (Stage.OPENED, Stage.STREAMING, Stage.BLOCKED_DQBUF)
 GROUP_DISRUPTIONS = (Disruption.UNBIND, Disruption.UNBIND_RMMOD, Disruption.UNBIND_BIND)
 CYCLES = 5
 
@@ -40,11 +44,11 @@ def after_for(holds: tuple[Hold, ...], disruption: Disruption) -> tuple[After, .
 
 
 def _scenario(holds: tuple[Hold, ...], disruption: Disruption, group: str = "",
-              cycles: int = 1) -> Scenario:
+              cycles: int = 1, target: str = "") -> Scenario:
     tags = sorted({h.stage.value for h in holds} | {h.kind.value for h in holds}
-                  | {disruption.value})
+                  | {disruption.value} | ({f"target:{target}"} if target else set()))
     return Scenario(holds, disruption, after_for(holds, disruption), cycles=cycles,
-                    group=group, tags=tuple(tags))
+                    group=group, target=target, tags=tuple(tags))
 
 
 def stages(profile: DriverProfile, kind: NodeKind) -> tuple[Stage, ...]:
@@ -87,6 +91,15 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
     out.append(_scenario((), Disruption.UNBIND_BIND, group="idle"))
     out.append(_scenario((), Disruption.CYCLES, group="idle", cycles=CYCLES))
     out.append(_scenario(everything, Disruption.CYCLES, group="all_nodes_open", cycles=CYCLES))
+
+    for target in profile.unbind_targets:
+        for entity in profile.capture_entities:
+            for stage in TARGET_STAGES:
+                out.append(_scenario((Hold(NodeKind.VIDEO, stage, entity),), Disruption.UNBIND,
+                                     target=target.name))
+        out.append(_scenario(streaming, Disruption.UNBIND, group="all_nodes_open_streaming",
+                             target=target.name))
+        out.append(_scenario((), Disruption.UNBIND_BIND, group="idle", target=target.name))
     names = [s.name for s in out]
     assert len(names) == len(set(names)), "scenario names must be unique"
     return out

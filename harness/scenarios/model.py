@@ -106,6 +106,9 @@ class Scenario:
     # A short label for a hold set that would make the name unreadable
     # ("all-nodes"), or "" to name every hold.
     group: str = ""
+    # The profile's unbind target the disruption acts on ("" for every device
+    # of the driver).
+    target: str = ""
     tags: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -114,6 +117,8 @@ class Scenario:
         disruption = self.disruption.value
         if self.disruption is Disruption.CYCLES:
             disruption += f"{self.cycles}"
+        if self.target:
+            disruption += f".{self.target}"
         return f"{held}--{disruption}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +132,7 @@ class Scenario:
             "after": [a.value for a in self.after],
             "cycles": self.cycles,
             "group": self.group,
+            "target": self.target,
             "tags": list(self.tags),
         }
 
@@ -141,6 +147,7 @@ class Scenario:
             after=tuple(After(a) for a in d["after"]),
             cycles=d.get("cycles", 1),
             group=d.get("group", ""),
+            target=d.get("target", ""),
             tags=tuple(d.get("tags", ())),
         )
 

@@ -110,3 +110,37 @@ def test_a_new_taint_or_a_stuck_task_means_reboot() -> None:
     assert unfit_for_more({**base, "taint_after": (1 << 12) | (1 << 13)}) == ""
     assert unfit_for_more({**base, "status": "hang"}) == "scenario hang"
     assert unfit_for_more({**base, "stuck_process": True}) == "a task is stuck in the kernel"
+
+
+def test_vimc_matrix_names_are_unchanged() -> None:
+    recorded = (Path(__file__).resolve().parents[1] / "data" / "vimc-matrix.txt").read_text()
+    assert [s.name for s in build_matrix(VIMC)] == recorded.split()
+
+
+def test_rcar_vin_matrix_unbinds_each_target_beside_each_capture_node() -> None:
+    from harness.profiles import get_profile
+
+    profile = get_profile("rcar-vin")
+    matrix = build_matrix(profile)
+    names = {s.name for s in matrix}
+    assert len(names) == len(matrix)
+    for target in ("vin0", "vin4", "csi40", "csi20"):
+        assert f"idle--unbind_bind.{target}" in names
+        assert f"all_nodes_open_streaming--unbind.{target}" in names
+        for capture in ("vin0_output", "vin4_output"):
+            for stage in ("opened", "streaming", "blocked_dqbuf"):
+                assert f"video.{capture}-{stage}--unbind.{target}" in names
+    # the driver-wide scenarios are there as for vimc
+    assert {"video.vin0_output-blocked_dqbuf--unbind", "subdev.unplug_csi40-in_s_fmt--rmmod",
+            "all_nodes_open_streaming--unbind_rmmod"} <= names
+    # frames flow in emulation, so nothing waits in read()
+    assert not any(h.stage is Stage.BLOCKED_READ for s in matrix for h in s.holds)
+    for s in matrix:
+        assert Scenario.from_dict(s.to_dict()) == s
+
+
+def test_unknown_unbind_target_is_one_clear_error() -> None:
+    from harness.profiles import get_profile
+
+    with pytest.raises(HarnessError, match="no unbind target 'csi99'"):
+        get_profile("rcar-vin").unbind_target("csi99")

@@ -1,0 +1,72 @@
+"""rcar-vin: the R-Car Video Input driver (drivers/media/platform/renesas/rcar-vin),
+Gen3 media-controller mode, as emulated by vm/rcar/gen3.dtsi.
+
+The group has two VINs, VIN0 and VIN4 (the masters of r8a7795's two
+channel-select sub-groups), and two CSI-2 receivers played by
+unplug-test-subdev.ko (entity "unplug <DT node name>"). rcar-vin links every
+receiver source pad 1-4 to every VIN it may route to; a capture path enables
+one of them with MEDIA_IOC_SETUP_LINK.
+"""
+
+from harness.profiles import (
+    CapturePath,
+    DriverProfile,
+    Emulation,
+    LinkSetting,
+    OutOfTreeModule,
+    PadSetting,
+    UnbindTarget,
+)
+
+RCAR_VIN = DriverProfile(
+    name="rcar-vin",
+    # The stand-ins first: rcar-vin's group completes when its receivers are bound.
+    modules=("unplug-test-subdev", "unplug-vin-hw", "rcar-vin"),
+    bus="platform",
+    driver="rcar-vin",
+    entities=("VIN0 output", "VIN4 output", "unplug csi20", "unplug csi40"),
+    capture_entities=("VIN0 output", "VIN4 output"),
+    subdev_entities=("unplug csi40", "unplug csi20"),
+    # rcar-dma.c offers VB2_READ, but frames flow in emulation: read() returns
+    # data rather than blocking, so "blocked in read" is not a stage here.
+    supports_read=False,
+    # r8a7795 routes: VIN0 (sub-group 0) takes CSI40 with chsel 3, VIN4
+    # (sub-group 4) CSI20 with chsel 4; channel 0 is receiver pad 1.
+    capture_paths=(
+        CapturePath(
+            "VIN0 output",
+            links=(LinkSetting("unplug csi40", 1, "VIN0 output", 0, enabled=True),),
+            pads=(PadSetting("unplug csi40", 1, "UYVY8_1X16"),),
+        ),
+        CapturePath(
+            "VIN4 output",
+            links=(LinkSetting("unplug csi20", 1, "VIN4 output", 0, enabled=True),),
+            pads=(PadSetting("unplug csi20", 1, "UYVY8_1X16"),),
+        ),
+    ),
+    # rcar-v4l2.c: a YUV input is captured bypassing the colour conversion.
+    pixelformats=(("UYVY8_1X16", "UYVY"), ("YUYV8_1X16", "YUYV")),
+    default_size=(640, 480),
+    other_sizes=((320, 240),),
+    # One VIN at a time (the other keeps its pipeline), and one receiver at a
+    # time: the one feeding VIN0 and the one feeding only VIN4.
+    unbind_targets=(
+        UnbindTarget("vin0", "VIN0 output"),
+        UnbindTarget("vin4", "VIN4 output"),
+        UnbindTarget("csi40", "unplug csi40"),
+        UnbindTarget("csi20", "unplug csi20"),
+    ),
+    emulation=Emulation(
+        arch="aarch64",
+        modules=(
+            # Debian's arm64 kernel does not build rcar-vin. Stock rcar-vin
+            # suppresses sysfs bind/unbind; the emulation build allows it.
+            OutOfTreeModule("rcar-vin", "drivers/media/platform/renesas/rcar-vin",
+                            config="CONFIG_VIDEO_RCAR_VIN",
+                            patches=("vm/patches/rcar-vin-allow-unbind.patch",)),
+            OutOfTreeModule("unplug-test-subdev", "vm/rcar",
+                            objects=("unplug-test-subdev", "unplug-vin-hw"), project=True),
+        ),
+        device_tree="vm/rcar/gen3.dtsi",
+    ),
+)
