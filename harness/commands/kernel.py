@@ -10,7 +10,9 @@ from harness.commands import add_kernel_options, kernel_from_args
 def run(args: argparse.Namespace) -> int:
     for flavour in args.kernel or ["debian"]:
         k = kernel_from_args(args, flavour)
-        print(f"{k.flavour}: {k.release}\n  image   {k.image}\n  modules {k.module_dir}")
+        print(f"{k.flavour}: {k.release} ({k.arch})\n  image   {k.image}\n  modules {k.module_dir}")
+        if k.kbuild is not None:
+            print(f"  kbuild  {k.kbuild}")
     return 0
 
 

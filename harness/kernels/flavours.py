@@ -28,6 +28,8 @@ FLAVOURS: dict[str, Flavour] = {
                 debug.provide),
         Flavour("path", "your own bzImage and module tree (--kernel-image, --modules)",
                 path.provide, needs_path=True),
+        Flavour("debian-arm64", "Debian bookworm's current arm64 kernel (QEMU virt board, TCG), "
+                "booted with slub_debug", debian.provide_arm64),
     )
 }
 

@@ -25,6 +25,10 @@ class Kernel:
     # Extra kernel command line the flavour wants (e.g. slub_debug for a
     # kernel without KASAN).
     cmdline: tuple[str, ...] = ()
+    # The build tree out-of-tree modules build against (`make -C kbuild M=...`;
+    # for a foreign arch add ARCH= and CROSS_COMPILE= from harness.arch), when
+    # the flavour has one.
+    kbuild: Path | None = None
 
     @property
     def module_dir(self) -> Path:
@@ -60,6 +64,11 @@ def has_pvh_entry(path: Path) -> bool:
                     return True
                 pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
     return False
+
+
+def is_arm64_image(header: bytes) -> bool:
+    """Documentation/arm64/booting.rst: an Image has "ARM\\x64" at offset 0x38."""
+    return header[0x38:0x3C] == b"ARM\x64"
 
 
 def check_image(path: Path) -> None:

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from harness import cache
+from harness.arch import ARCHES, get_arch
 from harness.errors import KernelError
 from harness.kernels import apt
 from harness.kernels.kernel import Kernel
@@ -23,10 +24,9 @@ from harness.kernels.kernel import Kernel
 VM_DIR = Path(__file__).resolve().parents[2] / "vm"
 INIT_SCRIPT = VM_DIR / "initramfs-init"
 
-# What the guest needs before it can mount the host root.
-BOOT_MODULES = (
-    "virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p", "overlay",
-)
+# What an x86 guest needs before it can mount the host root; each
+# architecture's list is harness.arch's `boot_modules`.
+BOOT_MODULES = ARCHES["x86_64"].boot_modules
 
 
 def _modname(path: str) -> str:
@@ -63,8 +63,9 @@ def module_load_order(module_dir: Path, wanted: tuple[str, ...] = BOOT_MODULES) 
     return order
 
 
-def busybox() -> Path:
-    path = apt.unpacked("busybox-static") / "bin" / "busybox"
+def busybox(debian_arch: str | None = None) -> Path:
+    """Static busybox for the guest's dpkg architecture (None: the host's)."""
+    path = apt.unpacked("busybox-static", debian_arch) / "bin" / "busybox"
     if not path.is_file():
         raise KernelError(f"busybox-static unpacked without bin/busybox at {path}")
     return path
@@ -72,8 +73,9 @@ def busybox() -> Path:
 
 def build(kernel: Kernel) -> Path:
     """A gzip'd newc cpio for `kernel`, cached by its content."""
-    bb = busybox()
-    modules = module_load_order(kernel.module_dir)
+    arch = get_arch(kernel.arch)
+    bb = busybox(arch.debian)
+    modules = module_load_order(kernel.module_dir, arch.boot_modules)
     key = cache.digest(
         bb.read_bytes(),
         INIT_SCRIPT.read_bytes(),

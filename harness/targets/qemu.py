@@ -28,21 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import GuestError, SetupError
+from harness.arch import ARCHES, Arch, get_arch
+from harness.errors import GuestError, KernelError, SetupError
 from harness.kernels.kernel import Kernel
-from harness.targets import initramfs
+from harness.targets import initramfs, userland
 from harness.targets.accel import choose_accel
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 GUEST_INIT = CHECKOUT / "vm" / "guest-init"
-QEMU = {"x86_64": "qemu-system-x86_64"}
 
-# Kernel command line shared by every boot. panic=-1 with -no-reboot turns a
-# panic into a QEMU exit; the console stays verbose because it is the verdict.
-BASE_CMDLINE = (
-    "console=ttyS0,115200", "loglevel=7", "panic=-1", "nokaslr", "mitigations=off",
-    "8250.nr_uarts=1", "tsc=reliable", "no_timer_check", "i8042.noaux",
-)
+
+def base_cmdline(arch: Arch) -> tuple[str, ...]:
+    """Kernel command line of every boot on `arch` (harness.arch has why)."""
+    return (f"console={arch.console}", *arch.cmdline)
+
+
+# An x86 guest's, for callers that boot x86 by hand (the boot benchmark).
+BASE_CMDLINE = base_cmdline(ARCHES["x86_64"])
 
 
 POWEROFF_TIMEOUT = 30.0
@@ -102,11 +104,11 @@ def _die_with_parent() -> None:
 
 
 def find_qemu(arch: str = "x86_64") -> str:
-    binary = QEMU[arch]
-    path = shutil.which(binary)
+    a = get_arch(arch)
+    path = shutil.which(a.qemu)
     if path is None:
         raise SetupError(
-            f"{binary} not found: install it with 'apt-get install qemu-system-x86' "
+            f"{a.qemu} not found: install it with 'apt-get install {a.qemu_package}' "
             f"(or run 'make setup')"
         )
     return path
@@ -119,37 +121,59 @@ class QemuTarget:
     extra_cmdline: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
 
-    def __init__(self, kernel: Kernel, memory_mb: int = 1024, cpus: int = 2):
+    def __init__(
+        self, kernel: Kernel, memory_mb: int = 1024, cpus: int = 2, dtb: Path | None = None
+    ):
+        """`dtb`: a flattened device tree to boot with instead of the one QEMU
+        generates (-machine virt), e.g. QEMU's own for `machine_args()` with a
+        driver's nodes added (harness.targets.devicetree)."""
         self.kernel = kernel
         self.memory_mb = memory_mb
         self.cpus = cpus
+        self.arch = get_arch(kernel.arch)
+        self.dtb = dtb
+        if dtb is not None and not dtb.is_file():
+            raise KernelError(f"device tree blob {dtb} does not exist")
         self.qemu = find_qemu(kernel.arch)
-        self.accel = choose_accel(self.qemu, kernel.image)
+        # KVM only runs a guest of the host's own architecture.
+        self.accel = choose_accel(self.qemu, kernel.image) if self.arch.runs_host_python else "tcg"
+        # The guest's own programs, when it cannot run the host's.
+        self.userland = None if self.arch.runs_host_python else userland.build(self.arch)
 
     def machine_args(self) -> list[str]:
         """The emulated machine, without devices or a kernel."""
-        cpu = ["-cpu", "host"] if self.accel == "kvm" else []
+        cpu = ["-cpu", "host"] if self.accel == "kvm" else list(self.arch.tcg_cpu)
         return [
-            self.qemu, "-accel", self.accel, *cpu, "-machine", "pc",
+            self.qemu, "-accel", self.accel, *cpu, *self.arch.machine,
             "-smp", str(self.cpus), "-m", str(self.memory_mb),
             "-nodefaults", "-display", "none", "-no-reboot",
         ]
 
     def command(self, run_dir: Path, job_path: Path, initrd: Path) -> list[str]:
+        python = sys.executable if self.userland is None else userland.PYTHON
         cmdline = [
-            *BASE_CMDLINE,
+            *base_cmdline(self.arch),
             *self.kernel.cmdline,
             f"harness.init={GUEST_INIT}",
             f"harness.modroot={self.kernel.modules_root}",
-            f"harness.python={sys.executable}",
+            f"harness.python={python}",
             f"harness.job={job_path}",
             f"harness.cwd={CHECKOUT}",
             f"harness.path={CHECKOUT}:{sysconfig.get_paths()['purelib']}",
             *self.extra_cmdline,
         ]
+        share: list[str] = []
+        if self.userland is not None:
+            cmdline.append("harness.userland=userland")
+            share = [
+                "-fsdev", f"local,id=userland,path={self.userland},security_model=none,"
+                "readonly=on,multidevs=remap",
+                "-device", "virtio-9p-pci,fsdev=userland,mount_tag=userland",
+            ]
+        dtb = ["-dtb", str(self.dtb)] if self.dtb is not None else []
         return [
             *self.machine_args(),
-            "-kernel", str(self.kernel.image), "-initrd", str(initrd),
+            "-kernel", str(self.kernel.image), "-initrd", str(initrd), *dtb,
             "-append", " ".join(cmdline),
             "-chardev", self.console_chardev(run_dir),
             "-serial", "chardev:console",
@@ -161,6 +185,8 @@ class QemuTarget:
             "-device", "virtserialport,bus=vser.0,chardev=events,name=harness.events",
             "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+            *share,
+            *self.arch.devices,
             "-monitor", f"unix:{monitor_path(run_dir)},server=on,wait=off",
             *self.extra_args,
         ]

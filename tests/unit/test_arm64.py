@@ -1,0 +1,193 @@
+"""The arm64 guest's pure parts: the architecture table, the dependency closure
+of its userland (from real bookworm arm64 stanzas, trimmed to the fields that
+matter, in tests/data/debian/arm64-Packages), the userland's layout, and the
+kernel image check."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from harness.arch import ARCHES, get_arch
+from harness.errors import HarnessError
+from harness.kernels.closure import Index, closure, parse_stanza
+from harness.kernels.debian import LAYOUTS, arm64_image
+from harness.kernels.kernel import is_arm64_image
+from harness.targets.initramfs import BOOT_MODULES, module_load_order
+from harness.targets.qemu import BASE_CMDLINE, base_cmdline
+from harness.targets.userland import applets, link_applets, merge_usr
+
+PACKAGES = Path(__file__).parents[1] / "data" / "debian" / "arm64-Packages"
+
+
+def index() -> Index:
+    return Index(PACKAGES.read_text())
+
+
+# --- the architecture table
+
+
+def test_x86_boots_exactly_as_before_the_table() -> None:
+    assert BASE_CMDLINE == (
+        "console=ttyS0,115200", "loglevel=7", "panic=-1", "nokaslr", "mitigations=off",
+        "8250.nr_uarts=1", "tsc=reliable", "no_timer_check", "i8042.noaux",
+    )
+    assert BOOT_MODULES == (
+        "virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p", "overlay",
+    )
+    x86 = ARCHES["x86_64"]
+    assert (x86.machine, x86.tcg_cpu, x86.devices) == (("-machine", "pc"), (), ())
+    assert x86.runs_host_python
+
+
+def test_arm64_is_the_virt_board_with_a_pl011_console_and_its_own_userland() -> None:
+    a = get_arch("aarch64")
+    assert (a.qemu, a.qemu_package, a.debian, a.kernel) == (
+        "qemu-system-aarch64", "qemu-system-arm", "arm64", "arm64")
+    assert a.machine == ("-machine", "virt")
+    assert base_cmdline(a)[0] == "console=ttyAMA0"
+    # nothing x86-only leaks onto an arm64 command line
+    assert not any(o.startswith(("8250.", "tsc=", "i8042.")) for o in a.cmdline)
+    assert not a.runs_host_python
+    assert a.cross_compile == "aarch64-linux-gnu-"
+
+
+def test_unknown_arch_is_one_line() -> None:
+    with pytest.raises(HarnessError, match="no guest architecture 'mips'.*x86_64, aarch64"):
+        get_arch("mips")
+
+
+def test_arm64_boot_modules_come_from_an_arm64_modules_dep(tmp_path: Path) -> None:
+    # Debian arm64 6.1 builds virtio and virtio_ring in, the rest as modules.
+    (tmp_path / "modules.dep").write_text(
+        "kernel/drivers/virtio/virtio_pci_legacy_dev.ko:\n"
+        "kernel/drivers/virtio/virtio_pci_modern_dev.ko:\n"
+        "kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko"
+        " kernel/drivers/virtio/virtio_pci_modern_dev.ko\n"
+        "kernel/drivers/char/virtio_console.ko:\n"
+        "kernel/drivers/char/hw_random/virtio-rng.ko:\n"
+        "kernel/net/9p/9pnet.ko:\n"
+        "kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko\n"
+        "kernel/fs/netfs/netfs.ko:\n"
+        "kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko\n"
+        "kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/fscache/fscache.ko"
+        " kernel/fs/netfs/netfs.ko\n"
+        "kernel/fs/overlayfs/overlay.ko:\n"
+        "kernel/drivers/virtio/virtio_input.ko:\n"
+    )
+    (tmp_path / "modules.builtin").write_text(
+        "kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_ring.ko\n")
+    order = [Path(p).name for p in module_load_order(tmp_path, get_arch("aarch64").boot_modules)]
+    assert order.index("virtio_pci_modern_dev.ko") < order.index("virtio_pci.ko")
+    assert order.index("netfs.ko") < order.index("fscache.ko") < order.index("9p.ko")
+    assert order[-1] == "virtio_input.ko"
+
+
+# --- the userland's package closure
+
+
+def test_stanza_fields_drop_versions_qualifiers_and_keep_alternatives() -> None:
+    s = parse_stanza(
+        "Package: x\nVersion: 1\nPre-Depends: libc6 (>= 2.35)\n"
+        "Depends: python3:any (>= 3.11), a | b (<< 2) [arm64],\n c\nProvides: y (= 1), z\n"
+    )
+    assert s.depends == (("libc6",), ("python3",), ("a", "b"), ("c",))
+    assert s.provides == ("y", "z")
+
+
+def test_python_closure_from_bookworm_arm64_stanzas() -> None:
+    names = {s.name for s in closure(["python3.11-minimal"], index())}
+    assert names == {
+        "python3.11-minimal", "libpython3.11-minimal", "libexpat1", "zlib1g", "libc6",
+        "libgcc-s1", "gcc-12-base", "libssl3",
+    }
+
+
+def test_kmod_and_libudev_pull_their_libraries() -> None:
+    names = {s.name for s in closure(["kmod", "libudev1"], index())}
+    assert {"libkmod2", "liblzma5", "libzstd1", "libssl3", "libc6"} <= names
+
+
+def test_versions_are_the_index_candidates() -> None:
+    (bb,) = closure(["busybox-static"], index())
+    assert bb.version == "1:1.35.0-4+deb12u1+b1"
+
+
+def test_skipped_packages_and_virtual_alternatives() -> None:
+    # tzdata: "debconf (>= 0.5) | debconf-2.0"; debconf is real, so it is taken
+    assert "debconf" in {s.name for s in closure(["tzdata"], index())}
+    # with both alternatives skipped the group is dropped, not satisfied by
+    # another provider of debconf-2.0 (cdebconf)
+    both = frozenset({"debconf", "debconf-2.0"})
+    assert {s.name for s in closure(["tzdata"], index(), skip=both)} == {"tzdata"}
+
+
+def test_virtual_package_resolves_to_a_provider() -> None:
+    text = (
+        "Package: app\nVersion: 1\nDepends: virt\n\n"
+        "Package: impl\nVersion: 2\nProvides: virt\n"
+    )
+    assert [s.name for s in closure(["app"], Index(text))] == ["app", "impl"]
+
+
+def test_unknown_and_unsatisfiable_packages_are_one_line_errors() -> None:
+    with pytest.raises(HarnessError, match="no package nonesuch"):
+        closure(["nonesuch"], index())
+    with pytest.raises(HarnessError, match="app: nothing in the package index satisfies gone"):
+        closure(["app"], Index("Package: app\nVersion: 1\nDepends: gone\n"))
+
+
+# --- the userland's layout
+
+
+def test_applets_are_read_from_the_name_table() -> None:
+    blob = b"\x7fELF...\0[\0[[\0acpid\0ash\0busybox\0cat\0sh\0uname\0\0\x01\x02more"
+    assert applets(blob) == ["[", "[[", "acpid", "ash", "cat", "sh", "uname"]
+    assert applets(b"no table here") == []
+
+
+def test_merged_usr_and_applet_links(tmp_path: Path) -> None:
+    root = tmp_path
+    (root / "bin").mkdir()
+    (root / "bin/busybox").write_bytes(b"\0[\0[[\0modprobe\0sh\0uname\0\0")
+    (root / "sbin").mkdir()
+    (root / "sbin/modprobe").symlink_to("/bin/kmod")
+    (root / "lib/aarch64-linux-gnu").mkdir(parents=True)
+    (root / "lib/aarch64-linux-gnu/libc.so.6").write_text("")
+    (root / "usr/lib/aarch64-linux-gnu").mkdir(parents=True)
+    (root / "usr/lib/aarch64-linux-gnu/libudev.so.1").write_text("")
+    merge_usr(root)
+    for d in ("bin", "sbin", "lib"):
+        assert (root / d).is_symlink() and str((root / d).readlink()) == f"usr/{d}"
+    assert {p.name for p in (root / "usr/lib/aarch64-linux-gnu").iterdir()} == {
+        "libc.so.6", "libudev.so.1"}
+    assert not (root / "lib64").exists()  # nothing to merge: the host's stays visible
+    link_applets(root)
+    assert str((root / "usr/bin/sh").readlink()) == "busybox"
+    # kmod's modprobe wins over busybox's
+    assert not (root / "usr/bin/modprobe").exists()
+    assert str((root / "usr/sbin/modprobe").readlink()) == "/bin/kmod"
+
+
+# --- the kernel image
+
+
+def _image() -> bytes:
+    header = bytearray(64)
+    header[:2] = b"MZ"
+    header[0x38:0x3C] = b"ARM\x64"
+    return bytes(header) + b"\0" * 64
+
+
+def test_arm64_image_plain_or_gzipped(tmp_path: Path) -> None:
+    assert LAYOUTS["arm64"].image_package.format(release="6.1.0-56-arm64") == (
+        "linux-image-6.1.0-56-arm64-unsigned")
+    for name, data in (("plain", _image()), ("gz", gzip.compress(_image()))):
+        (tmp_path / name).write_bytes(data)
+        arm64_image(tmp_path / name, tmp_path / f"{name}.Image", "6.1.192-2")
+        assert is_arm64_image((tmp_path / f"{name}.Image").read_bytes()[:64])
+    (tmp_path / "x86").write_bytes(b"\0" * 0x202 + b"HdrS")
+    with pytest.raises(HarnessError, match="does not hold an arm64 Image"):
+        arm64_image(tmp_path / "x86", tmp_path / "out", "6.1.192-2")
