@@ -72,10 +72,10 @@ def target_from_args(args: argparse.Namespace) -> tuple[Target, Kernel | BoardKe
         if getattr(args, "console", None) or getattr(args, "power_cycle", None):
             raise HarnessError("--console and --power-cycle are for boards (--target ssh://... "
                                "or serial:...)")
-        from harness.targets.qemu import QemuTarget
+        from harness.profiles import get_profile
+        from harness.targets.emulated import qemu_target
 
-        kernel = kernel_from_args(args)
-        return QemuTarget(kernel), kernel
+        return qemu_target(kernel_from_args(args), get_profile(getattr(args, "driver", "vimc")))
     if args.patch or args.kernel_image or args.modules:
         raise HarnessError("--patch, --kernel-image and --modules build or boot a kernel in "
                            "QEMU; a board runs its own kernel (install the driver there)")

@@ -4,7 +4,9 @@ This is how the `debian` flavour gets vimc at all, and how any flavour gets a
 patched vimc without rebuilding the kernel: copy the driver's sources, apply
 the patches, build against the kernel's build tree (Debian's headers or the
 debug kernel's O= directory), and drop the .ko into `updates/`, which depmod
-ranks above `kernel/`.
+ranks above `kernel/`. A kernel for another architecture (an arm64 guest on
+an x86 host) gets the same with the cross-compiling make variables
+(`make_vars`), which the caller derives from the kernel's architecture.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ class ModuleSource:
 
     name: str  # module name, e.g. "vimc"
     subdir: str  # e.g. "drivers/media/test-drivers/vimc"
-    config: str  # e.g. "CONFIG_VIDEO_VIMC"
+    config: str  # e.g. "CONFIG_VIDEO_VIMC"; "" when the directory's Kbuild needs none
+    # Every module the directory builds, when it is more than `name`.
+    objects: tuple[str, ...] = ()
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        return self.objects or (self.name,)
 
 
 VIMC = ModuleSource("vimc", "drivers/media/test-drivers/vimc", "CONFIG_VIDEO_VIMC")
@@ -43,15 +51,17 @@ def depmod(root: Path, release: str) -> None:
 
 
 def build_module(
-    kbuild: Path, tree: Path, module: ModuleSource, patches: Sequence[Path], out: Path
-) -> Path:
-    """Build `module` from `tree` against `kbuild`; return the .ko (inside `out`)."""
+    kbuild: Path, tree: Path, module: ModuleSource, patches: Sequence[Path], out: Path,
+    make_vars: Sequence[str] = (),
+) -> list[Path]:
+    """Build `module` from `tree` against `kbuild`; return its .ko files (inside `out`)."""
     work = out / module.name
     shutil.copytree(tree / module.subdir, work)
     # Patches are written against the whole tree (a/drivers/media/...).
     apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
+    config = [f"{module.config}=m"] if module.config else []
     proc = subprocess.run(
-        ["make", "-C", str(kbuild), f"M={work}", f"{module.config}=m", "modules"],
+        ["make", "-C", str(kbuild), f"M={work}", *config, *make_vars, "modules"],
         capture_output=True,
         text=True,
         env={**os.environ, "LC_ALL": "C"},
@@ -63,7 +73,7 @@ def build_module(
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, kept)
         raise KernelError(f"building {module.name} out of tree failed; see {kept}")
-    return work / f"{module.name}.ko"
+    return [work / f"{name}.ko" for name in module.modules]
 
 
 def with_module(
@@ -73,6 +83,7 @@ def with_module(
     module: ModuleSource,
     patches: Sequence[Path] = (),
     flavour: str | None = None,
+    make_vars: Sequence[str] = (),
 ) -> Kernel:
     """`base` with `module` rebuilt from `tree` (+ patches) in `updates/`."""
     sources = tree / module.subdir
@@ -80,6 +91,7 @@ def with_module(
         str(base.modules_root),
         *(p.read_bytes() for p in sorted(sources.iterdir()) if p.is_file()),
         *(Path(p).read_bytes() for p in patches),
+        *make_vars,
     )
 
     def build(dest: Path) -> None:
@@ -87,9 +99,9 @@ def with_module(
         # Hard links: the module tree is hundreds of MB and never written to.
         shutil.copytree(base.module_dir, moddir, copy_function=os.link, symlinks=True)
         with tempfile.TemporaryDirectory(dir=dest) as tmp:
-            ko = build_module(kbuild, tree, module, patches, Path(tmp))
             (moddir / "updates").mkdir(exist_ok=True)
-            shutil.copy2(ko, moddir / "updates" / ko.name)
+            for ko in build_module(kbuild, tree, module, patches, Path(tmp), make_vars):
+                shutil.copy2(ko, moddir / "updates" / ko.name)
         depmod(dest, base.release)
         os.link(base.image, dest / base.image.name)
 
