@@ -12,6 +12,7 @@ architecture); None is the host's.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import subprocess
 import time
@@ -56,11 +57,27 @@ def _foreign_lists(arch: str | None) -> None:
     opts = _options(arch)
     if arch is None or not opts:
         return
-    stamp = cache.cache_root() / "apt" / arch / "updated"
-    if stamp.exists() and time.time() - stamp.stat().st_mtime < FOREIGN_LISTS_MAX_AGE:
+    state = cache.cache_root() / "apt" / arch
+    stamp = state / "updated"
+
+    def fresh() -> bool:
+        return stamp.exists() and time.time() - stamp.stat().st_mtime < FOREIGN_LISTS_MAX_AGE
+
+    if fresh():
         return
-    _run(["apt-get", *opts, "update", "-qq"])
-    stamp.touch()
+    # Parallel test workers share the lists; apt would refuse a second update.
+    with (state / "update.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if fresh():
+            return
+        try:
+            _run(["apt-get", *opts, "update", "-qq"])
+        except SetupError:
+            # Offline: lists from an earlier update still name what the cache holds.
+            if not any(state.glob("lists/*Packages*")):
+                raise
+            return
+        stamp.touch()
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> str:

@@ -191,3 +191,34 @@ def test_arm64_image_plain_or_gzipped(tmp_path: Path) -> None:
     (tmp_path / "x86").write_bytes(b"\0" * 0x202 + b"HdrS")
     with pytest.raises(HarnessError, match="does not hold an arm64 Image"):
         arm64_image(tmp_path / "x86", tmp_path / "out", "6.1.192-2")
+
+
+# --- apt for a foreign architecture
+
+
+def test_foreign_apt_state_is_its_own_and_survives_being_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.kernels import apt
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(apt, "host_arch", lambda: "amd64")
+    calls: list[list[str]] = []
+
+    def offline(argv: list[str], cwd: Path | None = None) -> str:
+        calls.append(argv)
+        raise apt.SetupError("apt-get update failed: Temporary failure resolving")
+
+    monkeypatch.setattr(apt, "_run", offline)
+    assert apt._options("amd64") == [] and apt._options(None) == []
+    state = tmp_path / "v4l2-unplug" / "apt" / "arm64"
+    opts = apt._options("arm64")
+    assert f"Dir::State::Lists={state / 'lists'}" in opts
+    assert f"Dir::State::status={state / 'status'}" in opts  # never the host's dpkg status
+    assert "APT::Architectures=arm64" in opts
+    with pytest.raises(HarnessError, match="Temporary failure"):
+        apt._foreign_lists("arm64")  # nothing fetched yet: an error
+    (state / "lists" / "deb.debian.org_debian_dists_bookworm_main_binary-arm64_Packages.lz4"
+     ).write_text("")
+    apt._foreign_lists("arm64")  # earlier lists: carry on with them
+    assert [argv[-2:] for argv in calls] == [["update", "-qq"]] * 2
