@@ -104,11 +104,18 @@ def resolve_targets(profile: DriverProfile, graph: MediaGraph) -> dict[str, Devi
     return {t.name: device_of_entity(graph, t.entity) for t in profile.unbind_targets}
 
 
+def kernel_module_name(name: str) -> str:
+    """The name the kernel knows a module by: modprobe accepts rcar-vin, the
+    kernel (delete_module, /sys/module) only rcar_vin."""
+    return name.replace("-", "_")
+
+
 def delete_module(name: str, bound: float) -> Step:
     """delete_module(2) with O_NONBLOCK, as rmmod does: refused with EAGAIN/EBUSY while in use."""
 
     def call() -> None:
-        if _libc.syscall(_SYS_DELETE_MODULE, name.encode(), os.O_NONBLOCK) != 0:
+        if _libc.syscall(_SYS_DELETE_MODULE, kernel_module_name(name).encode(),
+                         os.O_NONBLOCK) != 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
 
@@ -117,10 +124,10 @@ def delete_module(name: str, bound: float) -> Step:
 
 def module_refcount(name: str) -> int | None:
     try:
-        return int(Path(f"/sys/module/{name}/refcnt").read_text())
+        return int(Path(f"/sys/module/{kernel_module_name(name)}/refcnt").read_text())
     except (OSError, ValueError):
         return None
 
 
 def module_loaded(name: str) -> bool:
-    return Path(f"/sys/module/{name}").is_dir()
+    return Path(f"/sys/module/{kernel_module_name(name)}").is_dir()

@@ -144,3 +144,10 @@ def test_unknown_unbind_target_is_one_clear_error() -> None:
 
     with pytest.raises(HarnessError, match="no unbind target 'csi99'"):
         get_profile("rcar-vin").unbind_target("csi99")
+
+
+def test_module_names_as_the_kernel_spells_them() -> None:
+    from harness.scenarios.disrupt import kernel_module_name
+
+    assert kernel_module_name("rcar-vin") == "rcar_vin"
+    assert kernel_module_name("vimc") == "vimc"
