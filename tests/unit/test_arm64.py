@@ -222,3 +222,26 @@ def test_foreign_apt_state_is_its_own_and_survives_being_offline(
      ).write_text("")
     apt._foreign_lists("arm64")  # earlier lists: carry on with them
     assert [argv[-2:] for argv in calls] == [["update", "-qq"]] * 2
+
+
+# --- the debug-arm64 flavour's configuration
+
+
+def test_debug_arm64_keeps_the_detectors_and_trades_the_pc_for_the_virt_board() -> None:
+    from harness.kernels.debug_arm64 import fragment_text, make_argv
+    from harness.kernels.tree import fragment_options
+
+    opts = fragment_options(fragment_text())
+    for detector in ("CONFIG_KASAN", "CONFIG_PROVE_LOCKING", "CONFIG_DEBUG_LIST",
+                     "CONFIG_DEBUG_OBJECTS", "CONFIG_DETECT_HUNG_TASK"):
+        assert opts[detector] == "y", detector
+    assert opts["CONFIG_LKDTM"] == "m"
+    # the arm64 fragment comes last, so its "is not set" wins over debug.config's =y
+    for x86 in ("CONFIG_ACPI", "CONFIG_UNWINDER_ORC", "CONFIG_SERIAL_8250"):
+        assert opts[x86] == "n", x86
+    for board in ("CONFIG_SERIAL_AMBA_PL011_CONSOLE", "CONFIG_PCI_HOST_GENERIC",
+                  "CONFIG_VIRTIO_INPUT"):
+        assert opts[board] == "y", board
+    argv = make_argv(Path("/src"), Path("/out"), get_arch("aarch64"), "Image")
+    assert "ARCH=arm64" in argv and "CROSS_COMPILE=aarch64-linux-gnu-" in argv
+    assert argv[-1] == "Image"
