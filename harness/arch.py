@@ -4,13 +4,13 @@ Everything that differs between an x86-64 and an arm64 guest is a field here:
 the QEMU binary and the Debian package that ships it, the emulated machine,
 the console, the kernel command line, the modules the initramfs must load,
 the Debian and kernel names of the architecture (for downloads and cross
-builds), and whether the guest can run the host's own interpreter. The QEMU
-target, the initramfs and the kernel flavours read this table instead of
-testing the architecture's name.
+builds). The QEMU target, the initramfs and the kernel flavours read this
+table instead of testing the architecture's name.
 """
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 
 from harness.errors import KernelError
@@ -30,12 +30,15 @@ class Arch:
     cmdline: tuple[str, ...]  # kernel command line of every boot, after console=
     # What the initramfs loads (when not built in) before it can mount the host root.
     boot_modules: tuple[str, ...]
-    # The host's interpreter can run in the guest (same architecture). Otherwise
-    # the guest gets a userland of its own (harness.targets.userland) layered
-    # over the host root, and runs its python3.11.
-    runs_host_python: bool
     # Devices the board lacks that the harness relies on.
     devices: tuple[str, ...] = ()
+
+    @property
+    def native(self) -> bool:
+        """The host's own architecture: KVM may run it, and the guest runs the
+        host's interpreter. Any other gets a userland of its own
+        (harness.targets.userland) layered over the host root, and TCG."""
+        return self.name == platform.machine()
 
 
 # Kernel command line shared by every boot. panic=-1 with -no-reboot turns a
@@ -54,7 +57,6 @@ ARCHES: dict[str, Arch] = {
                      "i8042.noaux"),
             boot_modules=("virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p",
                           "overlay"),
-            runs_host_python=True,
         ),
         Arch(
             # QEMU's generic arm64 board: PL011 console, GICv2, PCIe (so the
@@ -71,7 +73,6 @@ ARCHES: dict[str, Arch] = {
             # (the virt board has no PS/2 controller).
             boot_modules=("virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p",
                           "overlay", "virtio_input"),
-            runs_host_python=False,
             devices=("-device", "virtio-keyboard-pci"),
         ),
     )

@@ -136,9 +136,9 @@ class QemuTarget:
             raise KernelError(f"device tree blob {dtb} does not exist")
         self.qemu = find_qemu(kernel.arch)
         # KVM only runs a guest of the host's own architecture.
-        self.accel = choose_accel(self.qemu, kernel.image) if self.arch.runs_host_python else "tcg"
+        self.accel = choose_accel(self.qemu, kernel.image) if self.arch.native else "tcg"
         # The guest's own programs, when it cannot run the host's.
-        self.userland = None if self.arch.runs_host_python else userland.build(self.arch)
+        self.userland = None if self.arch.native else userland.build(self.arch)
 
     def machine_args(self) -> list[str]:
         """The emulated machine, without devices or a kernel."""
