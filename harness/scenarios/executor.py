@@ -69,7 +69,15 @@ def ensure_ready(profile: DriverProfile, devices: list[str],
             if step.result != "ok":
                 raise RuntimeError(f"cannot bind {target.name} again: {step.result}")
     load_driver(profile)  # waits for the media device
-    return MediaGraph.read(profile.media_devices()[0], formats=False)
+    graph = MediaGraph.read(profile.media_devices()[0], formats=False)
+    # A device can be bound and its media device registered while the graph
+    # lacks an entity the scenarios hold (a group member that never rejoined).
+    present = {e.name for e in graph.topology.entities}
+    missing = [e for e in (*profile.capture_entities, *profile.subdev_entities)
+               if e not in present]
+    if missing:
+        raise RuntimeError(f"{graph.path} lacks {', '.join(missing)} after binding every device")
+    return graph
 
 
 def node_set(graph: MediaGraph) -> dict[str, str]:
