@@ -115,6 +115,6 @@ def select(matrix: list[Scenario], names: list[str] | None) -> list[Scenario]:
         close = [s.name for s in matrix if any(part in s.name for part in unknown[0].split("--"))]
         hint = f"; similar: {', '.join(close[:5])}" if close else ""
         raise HarnessError(
-            f"unknown scenario {unknown[0]!r}{hint} (list them with 'v4l2-unplug scenarios')"
+            f"unknown scenario {unknown[0]!r}{hint} (list them with 'v4l2-unplug run --list')"
         )
     return [by_name[n] for n in names]
