@@ -10,6 +10,7 @@ only when a fragment or the source version changes.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -58,10 +59,20 @@ def _make(src: Path, out: Path, arch: Arch, log: Path, *targets: str) -> None:
 
 
 def build_tree(src: Path, text: str, arch: Arch, key: str) -> Path:
-    """Configure and build in a cached O= directory; return it."""
+    """Configure and build in a cached O= directory; return it. Parallel test
+    workers wait for one build instead of racing in the same directory."""
     out = cache.cache_root() / "build" / f"debug-{arch.debian}-{key}"
     if (out / BUILT).exists():
         return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (out.parent / f".debug-{arch.debian}-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / BUILT).exists():
+            _build(src, text, arch, out)
+    return out
+
+
+def _build(src: Path, text: str, arch: Arch, out: Path) -> None:
     if shutil.which(f"{arch.cross_compile}gcc") is None:
         raise KernelError(f"{arch.cross_compile}gcc not found: install gcc-aarch64-linux-gnu "
                           f"(or run 'make setup')")
@@ -86,7 +97,6 @@ def build_tree(src: Path, text: str, arch: Arch, key: str) -> Path:
         raise KernelError(f"debug-arm64: Kconfig did not take: {', '.join(unmet)}")
     _make(src, out, arch, log, "Image", "modules")
     (out / BUILT).touch()
-    return out
 
 
 def provide(patches: Sequence[Path] = ()) -> Kernel:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import KernelError
-from harness.kernels import debian, debug, path
+from harness.kernels import debian, debug, debug_arm64, path
 from harness.kernels.kernel import Kernel
 
 
@@ -30,6 +30,8 @@ FLAVOURS: dict[str, Flavour] = {
                 path.provide, needs_path=True),
         Flavour("debian-arm64", "Debian bookworm's current arm64 kernel (QEMU virt board, TCG), "
                 "booted with slub_debug", debian.provide_arm64),
+        Flavour("debug-arm64", "the debug flavour cross-built for arm64 guests (KASAN, lockdep)",
+                debug_arm64.provide),
     )
 }
 

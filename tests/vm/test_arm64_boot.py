@@ -14,7 +14,8 @@ from harness.kernels.kernel import Kernel
 from harness.targets.qemu import Deadlines, QemuTarget
 
 # TCG runs arm64 several times slower than x86 guests; boot to the agent is
-# ~10 s on two cores, so these are generous.
+# ~8 s (debian-arm64) and ~14 s (debug-arm64, KASAN) on two busy cores, so
+# these are generous.
 ARM64_DEADLINES = Deadlines(boot=180, idle=120, total=600)
 
 PROBE = """
@@ -29,26 +30,39 @@ print(len(list(ctx.list_devices(subsystem="virtio"))) > 0)
 """
 
 
-@pytest.fixture(scope="module")
-def arm64_kernel() -> Kernel:
+_kernels: dict[str, Kernel] = {}
+
+
+def _kernel(flavour: str) -> Kernel:
     from harness.kernels.flavours import get_kernel
 
-    return get_kernel("debian-arm64")
+    if flavour not in _kernels:
+        _kernels[flavour] = get_kernel(flavour)
+    return _kernels[flavour]
 
 
-def test_agent_runs_on_the_arm64_guest(arm64_kernel: Kernel, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def arm64_kernel() -> Kernel:
+    return _kernel("debian-arm64")
+
+
+@pytest.mark.parametrize("arm64_flavour", ["debian-arm64", "debug-arm64"])
+def test_agent_runs_on_the_arm64_guest(arm64_flavour: str, tmp_path: Path) -> None:
+    arm64_kernel = _kernel(arm64_flavour)
     tasks = [
         {"task": "uname"},
         {"task": "command", "args": {"argv": ["python3.11", "-c", PROBE]}},
         # the agent's modprobe and rmmod are kmod's, the guest's own
+        {"task": "command", "args": {"argv": ["modprobe", "-V"]}},
         {"task": "command", "args": {"argv": ["sh", "-c",
-                                              "modprobe -v dummy && lsmod | grep -c ^dummy && "
-                                              "rmmod dummy && echo removed"]}},
+                                              "modprobe -v videobuf2_dma_contig && "
+                                              "lsmod | grep -c ^videobuf2_dma_contig && "
+                                              "rmmod videobuf2_dma_contig && echo removed"]}},
     ]
     run = QemuTarget(arm64_kernel).run(tasks, tmp_path, ARM64_DEADLINES)
     assert run.outcome == "done", run.console_tail()
     assert run.boot_seconds is not None and run.boot_seconds < ARM64_DEADLINES.boot
-    uname, probe, modules = (r["data"] for r in run.results())
+    uname, probe, kmod, modules = (r["data"] for r in run.results())
     assert uname["machine"] == "aarch64" and uname["release"] == arm64_kernel.release
 
     lines = probe["stdout"].split("\n")
@@ -59,6 +73,7 @@ def test_agent_runs_on_the_arm64_guest(arm64_kernel: Kernel, tmp_path: Path) -> 
     assert lines[2] == "libudev.so.1"
     assert lines[3] == "True"
 
+    assert kmod["stdout"].startswith("kmod version")
     assert modules["status"] == 0, modules["stderr"]
     assert "removed" in modules["stdout"]
 
@@ -70,7 +85,10 @@ def test_agent_runs_on_the_arm64_guest(arm64_kernel: Kernel, tmp_path: Path) -> 
     console = run.console()
     assert "Linux version " + arm64_kernel.release in console
     assert "Machine model: linux,dummy-virt" in console
-    assert "slub_debug=FZPU" in console
+    if arm64_flavour == "debian-arm64":
+        assert "slub_debug=FZPU" in console  # no KASAN: poisoned slabs instead
+    else:
+        assert "KernelAddressSanitizer initialized" in console
     cmdline = (tmp_path / "qemu.cmdline").read_text()
     assert "qemu-system-aarch64" in cmdline and "-machine virt" in cmdline
 
