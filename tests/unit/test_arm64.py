@@ -245,3 +245,69 @@ def test_debug_arm64_keeps_the_detectors_and_trades_the_pc_for_the_virt_board() 
     argv = make_argv(Path("/src"), Path("/out"), get_arch("aarch64"), "Image")
     assert "ARCH=arm64" in argv and "CROSS_COMPILE=aarch64-linux-gnu-" in argv
     assert argv[-1] == "Image"
+
+
+# --- the QEMU command line, per architecture
+
+
+def _command(monkeypatch: pytest.MonkeyPatch, arch: str, dtb: Path | None = None) -> list[str]:
+    import sys
+    import sysconfig
+
+    from harness.kernels.kernel import Kernel
+    from harness.targets import qemu
+
+    monkeypatch.setattr(qemu, "find_qemu", lambda a: f"/usr/bin/{get_arch(a).qemu}")
+    monkeypatch.setattr(qemu, "choose_accel", lambda binary, image: "tcg")
+    monkeypatch.setattr(qemu.userland, "build", lambda a: Path(f"/c/userland/{a.debian}-k"))
+    monkeypatch.setattr(Path, "is_file", lambda self: True)
+    kernel = Kernel("f", "6.1.0-56", Path("/k/Image"), Path("/k"), arch=arch, cmdline=("x=1",))
+    argv = qemu.QemuTarget(kernel, dtb=dtb).command(Path("/r"), Path("/r/job.json"), Path("/i"))
+    purelib = sysconfig.get_paths()["purelib"]
+    python = sys.executable if arch == "x86_64" else "/usr/bin/python3.11"
+    return [a.replace(purelib, "PURELIB").replace(python, "PYTHON")
+            .replace(str(qemu.CHECKOUT), "CHECKOUT") for a in argv]
+
+
+def test_x86_command_line_is_what_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _command(monkeypatch, "x86_64") == [
+        "/usr/bin/qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-smp", "2",
+        "-m", "1024", "-nodefaults", "-display", "none", "-no-reboot",
+        "-kernel", "/k/Image", "-initrd", "/i",
+        "-append", "console=ttyS0,115200 loglevel=7 panic=-1 nokaslr mitigations=off "
+        "8250.nr_uarts=1 tsc=reliable no_timer_check i8042.noaux x=1 "
+        "harness.init=CHECKOUT/vm/guest-init harness.modroot=/k harness.python=PYTHON "
+        "harness.job=/r/job.json harness.cwd=CHECKOUT harness.path=CHECKOUT:PURELIB",
+        "-chardev", "file,id=console,path=/r/console.log", "-serial", "chardev:console",
+        "-device", "virtio-rng-pci", "-device", "virtio-serial-pci,id=vser",
+        "-chardev", "file,id=events,path=/r/events.jsonl",
+        "-device", "virtserialport,bus=vser.0,chardev=events,name=harness.events",
+        "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+        "-monitor", "unix:/r/monitor.sock,server=on,wait=off",
+    ]
+
+
+def test_arm64_command_line_adds_its_userland_keyboard_and_device_tree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = _command(monkeypatch, "aarch64", dtb=Path("/t/board.dtb"))
+    assert argv[:5] == ["/usr/bin/qemu-system-aarch64", "-accel", "tcg", "-cpu", "cortex-a57"]
+    assert argv[argv.index("-machine") + 1] == "virt"
+    assert argv[argv.index("-dtb") + 1] == "/t/board.dtb"
+    append = argv[argv.index("-append") + 1].split()
+    assert append[0] == "console=ttyAMA0"
+    assert "harness.python=PYTHON" in append and append[-1] == "harness.userland=userland"
+    assert "local,id=userland,path=/c/userland/arm64-k,security_model=none,readonly=on," \
+           "multidevs=remap" in argv
+    assert "virtio-9p-pci,fsdev=userland,mount_tag=userland" in argv
+    assert "virtio-keyboard-pci" in argv
+
+
+def test_a_missing_device_tree_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.kernels.kernel import Kernel
+    from harness.targets import qemu
+
+    kernel = Kernel("f", "r", Path("/k/Image"), Path("/k"), arch="aarch64")
+    with pytest.raises(HarnessError, match="device tree blob /nonexistent.dtb does not exist"):
+        qemu.QemuTarget(kernel, dtb=Path("/nonexistent.dtb"))
