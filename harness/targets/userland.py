@@ -3,10 +3,10 @@
 The x86 guest runs the host's own Python from the host root it mounts over
 9p. An arm64 guest mounts the same host root (for the checkout, the
 virtualenv's pure-Python packages, the job file and the report directory, all
-at their host paths) but needs programs of its own: CPython 3.11, the C
-libraries its extension modules and pyudev's ctypes load, kmod (the agent
-runs modprobe and rmmod), and busybox for everything a task runs through a
-shell. They come from Debian's packages for that architecture, resolved with
+at their host paths) but needs programs of its own: CPython (the host's
+minor version), the C libraries its extension modules and pyudev's ctypes
+load, kmod (the agent runs modprobe and rmmod), and busybox for everything a
+task runs through a shell. They come from Debian's packages for that architecture, resolved with
 their dependencies from the archive's index, unpacked into one cached tree
 laid out like the host (merged /usr), and QEMU exports that tree as a second
 9p share that the initramfs stacks over the host root (vm/initramfs-init).
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,10 +28,14 @@ from harness.errors import SetupError
 from harness.kernels import apt
 from harness.kernels.closure import Index, closure
 
+# The guest's CPython is the host's minor version: the virtualenv's
+# site-packages it imports from the host were installed for that version.
+PY = f"{sys.version_info.major}.{sys.version_info.minor}"
+
 # What the agent needs in the guest; their dependencies come from the index.
 # libc-bin: ldconfig, which ctypes.util.find_library runs to find libudev.
 WANTED = (
-    "python3.11-minimal", "libpython3.11-stdlib", "libudev1", "kmod", "busybox-static",
+    f"python{PY}-minimal", f"libpython{PY}-stdlib", "libudev1", "kmod", "busybox-static",
     "libc-bin",
 )
 
@@ -51,7 +56,7 @@ LAYOUT = "1"
 MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 # What `python` means in the guest (harness.python=).
-PYTHON = "/usr/bin/python3.11"
+PYTHON = f"/usr/bin/python{PY}"
 
 
 def applets(busybox: bytes) -> list[str]:
