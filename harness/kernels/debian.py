@@ -9,6 +9,7 @@ matching headers in seconds.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import subprocess
 import tempfile
@@ -126,7 +127,12 @@ def packages(rel: DebianRelease) -> Path:
         depmod(dest, rel.release)
         layout.prepare(dest / f"boot/vmlinuz-{rel.release}", dest / layout.boot_image, rel.version)
 
-    return cache.entry(f"debian/{rel.key}", build)
+    # Parallel test workers may ask at once: one fetches, the others wait.
+    lock_path = cache.cache_root() / "debian" / f".{rel.key}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return cache.entry(f"debian/{rel.key}", build)
 
 
 def provide(patches: Sequence[Path] = ()) -> Kernel:

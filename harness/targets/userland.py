@@ -16,6 +16,7 @@ library directories (/usr/lib/aarch64-linux-gnu) never collide.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import sys
@@ -137,7 +138,10 @@ def build(arch: Arch) -> Path:
         if not (dest / PYTHON.lstrip("/")).exists():
             raise SetupError(f"the {arch.debian} userland has no {PYTHON}")
 
-    layer = cache.entry(f"userland/{arch.debian}-{key}", fill)
     record.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers each construct a target: one builds, the others wait.
+    with (record.parent / f".{arch.debian}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        layer = cache.entry(f"userland/{arch.debian}-{key}", fill)
     record.write_text("\n".join(specs) + "\n")
     return layer
