@@ -82,7 +82,8 @@ def render_table(results: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from harness.profiles import get_profile
-    from harness.targets.qemu import QemuTarget, raise_for_boot
+    from harness.targets.emulated import qemu_target
+    from harness.targets.qemu import raise_for_boot
 
     profile = get_profile(args.driver)
     nodes = None if not args.node or "all" in args.node else args.node
@@ -95,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     task_args = {"driver": args.driver, "nodes": nodes, "memory": _memory(args),
                  "sizes": [list(s) for s in sizes], "frames": args.frames, "wait": args.wait,
                  "buffers": args.buffers}
-    kernel = kernel_from_args(args)
+    target, kernel = qemu_target(kernel_from_args(args), profile)
     out = report_dir(args, "stream")
-    guest = QemuTarget(kernel).run([{"task": "stream", "args": task_args}], out)
+    guest = target.run([{"task": "stream", "args": task_args}], out)
     raise_for_boot(guest)
     status = 0
     results: list[dict[str, Any]] = []
