@@ -7,6 +7,7 @@ that never came up) end in one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -27,6 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_os_error(e: OSError) -> str:
+    """One line naming the file and the likely fix."""
+    where = f"{e.filename}: " if e.filename else ""
+    text = f"{where}{e.strerror or e}"
+    if e.errno == errno.ENOSPC:
+        return (f"{text} (no space left: free some, or point XDG_CACHE_HOME at a larger "
+                f"disk for the kernel cache)")
+    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return f"{text} (not writable: check XDG_CACHE_HOME and --report)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -39,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except HarnessError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # A full disk, an unwritable cache or report directory, a file named on
+        # the command line that is not there: the user's to fix, not a bug.
+        print(f"{PROG}: error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -48,6 +48,10 @@ def get_kernel(
         raise KernelError(
             f"unknown kernel flavour {name!r}: choose one of {', '.join(FLAVOURS)}"
         ) from None
+    for patch in patches:
+        if not Path(patch).is_file():
+            raise KernelError(f"patch {patch} does not exist: pass a diff against "
+                              f"linux-source-6.1 (paths like a/drivers/media/...)")
     if flavour.needs_path:
         if patches:
             raise KernelError("--patch works with the debian and debug flavours; "

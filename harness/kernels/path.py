@@ -10,6 +10,9 @@ from harness.kernels.kernel import Kernel, check_image, release_of_modules
 
 def provide(image: Path, modules: Path) -> Kernel:
     image, modules = Path(image).expanduser().resolve(), Path(modules).expanduser().resolve()
+    if image.is_dir():
+        raise KernelError(f"kernel image {image} is a directory: pass the image inside it, "
+                          f"e.g. {image}/arch/x86/boot/bzImage")
     if not image.is_file():
         raise KernelError(f"kernel image {image} does not exist: pass arch/x86/boot/bzImage")
     check_image(image)

@@ -58,3 +58,34 @@ def test_missing_qemu(tmp_path: Path) -> None:
 def test_no_space_for_the_cache(tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="free some space or point XDG_CACHE_HOME"):
         ensure_space(tmp_path, need=1 << 62)
+
+
+def test_no_space_for_the_cache_through_the_cli(tmp_path: Path) -> None:
+    """The kernel cache on a real 1 MiB file system (a tmpfs in a private mount namespace)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("no mount namespaces here (unshare --mount needs CAP_SYS_ADMIN)")
+    script = (f"mount -t tmpfs -o size=1m tmpfs {small} && "
+              f"exec {sys.executable} -m harness.cli kernel --kernel debug")
+    proc = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True,
+                          text=True, env={**os.environ, "XDG_CACHE_HOME": str(small)},
+                          timeout=120)
+    _one_clear_line(proc, "MiB free under", "point XDG_CACHE_HOME at a larger disk")
+
+
+def test_cache_that_cannot_be_created() -> None:
+    proc = _cli("kernel", "--kernel", "debug", env={"XDG_CACHE_HOME": "/proc/no-such-dir"})
+    _one_clear_line(proc, "/proc/no-such-dir")
+
+
+def test_missing_patch_file(tmp_path: Path) -> None:
+    proc = _cli("topology", "--kernel", "debian", "--patch", str(tmp_path / "fix.patch"))
+    _one_clear_line(proc, "fix.patch does not exist")
+
+
+def test_kernel_image_that_is_a_directory(tmp_path: Path) -> None:
+    proc = _cli("topology", "--kernel", "path", "--kernel-image", str(tmp_path),
+                "--modules", str(tmp_path))
+    _one_clear_line(proc, "is a directory", "arch/x86/boot/bzImage")
