@@ -72,6 +72,21 @@ CONTRACTS: dict[str, Contract] = {
             "is freed when the last reference to the media/v4l2 device drops",
         ),
         Contract(
+            "rmmod-after-close",
+            "once every file descriptor is closed, the unbound (or still bound) driver's "
+            "module can be removed",
+            "v4l-utils contrib/test/test-media (rmmod after the holders of the unbound "
+            "vimc exit); kernel/module/main.c: the module's refcount drops with the last "
+            "fops_put() in v4l2_release()/media_release()",
+        ),
+        Contract(
+            "driver-recovers",
+            "after the scenario, binding the device (and loading the module) again brings "
+            "back the same set of nodes",
+            "Documentation/driver-api/driver-model/binding.rst (a device can be bound "
+            "again after unbind); the seed RFC's goal that unbind leaves no stale state",
+        ),
+        Contract(
             "disruption-completes",
             "the unbind/bind/rmmod itself returns within the bound",
             "Documentation/ABI/testing/sysfs-bus (unbind); a sysfs write that never "
@@ -84,7 +99,7 @@ CONTRACTS: dict[str, Contract] = {
 STALE_IOCTL_ERRNOS: dict[NodeKind, frozenset[int]] = {
     NodeKind.VIDEO: frozenset({errno.ENODEV}),
     NodeKind.SUBDEV: frozenset({errno.ENODEV}),
-    NodeKind.MEDIA: frozenset({errno.EIO, errno.ENODEV}),
+    NodeKind.MEDIA: frozenset({errno.EIO}),
 }
 
 RMMOD_REFUSALS = frozenset({errno.EBUSY, errno.EAGAIN})
@@ -103,10 +118,13 @@ class ContractResult:
     measured: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        cited = CONTRACTS.get(self.contract)
         return {
             "contract": self.contract,
             "passed": self.passed,
             "detail": self.detail,
             "subject": self.subject,
             "measured": self.measured,
+            "expectation": cited.expectation if cited else "",
+            "source": cited.source if cited else "",
         }

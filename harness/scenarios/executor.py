@@ -134,11 +134,18 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
         calls.append({"node": node.label, **info})
         if not node.call.loop:
             latency = info["latency"]
-            ok = out and latency is not None and latency <= BLOCKED_CALL_BOUND + _slowest(steps)
+            # A negative latency: the call was not blocked when the unplug came.
+            ok = (out and latency is not None
+                  and 0 <= latency <= BLOCKED_CALL_BOUND + _slowest(steps))
+            if out and latency is not None and latency < 0:
+                detail = (f"{info['what']} returned {info['result']} {-latency} s before the "
+                          f"unplug: the stage was not held")
+            elif out:
+                detail = f"{info['what']} returned {info['result']} after {latency} s"
+            else:
+                detail = f"{info['what']} still blocked {BLOCKED_CALL_BOUND:.0f} s after the unplug"
             results.append(ContractResult(
-                "blocked-call-returns", bool(ok),
-                f"{info['what']} returned {info['result']} after {latency} s" if out
-                else f"{info['what']} still blocked {BLOCKED_CALL_BOUND:.0f} s after the unplug",
+                "blocked-call-returns", bool(ok), detail,
                 subject=node.label, measured={"latency": latency, "result": info["result"]},
             ))
         elif node.call.loop and not out:
@@ -187,13 +194,28 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
         refused = rm.result in {errno_name(e) for e in RMMOD_REFUSALS}
         results.append(ContractResult(
             "rmmod-refuses-or-completes", rm.result == "ok" or refused,
-            f"rmmod while open: {rm.result}", measured={"result": rm.result},
+            f"rmmod {'while open' if held else 'with nothing open'}: {rm.result}",
+            measured={"result": rm.result},
+        ))
+    if After.RMMOD in scenario.after:
+        step = _rmmod_after_close(profile)
+        record["steps"].append(step.to_dict())
+        gone = gone or step.result == "ok"
+        results.append(ContractResult(
+            "rmmod-after-close", not disrupt.module_loaded(profile.driver_module),
+            f"rmmod once every fd was closed: {step.result}",
+            measured={"result": step.result, "seconds": step.seconds},
         ))
 
     if scenario.disruption in (Disruption.UNBIND_BIND, Disruption.CYCLES):
         results.append(_rebind_restores(profile, devices, baseline, scenario, targets))
-    elif gone and not scenario.target:
-        results.append(_nothing_left_behind(profile, baseline))
+    else:
+        if gone and not scenario.target:
+            results.append(_nothing_left_behind(profile, baseline))
+        # Bind (or load) again here, not at the next scenario's start, so a
+        # driver this scenario left unusable is this scenario's failure.
+        results.append(_rebind_restores(profile, devices, baseline, scenario, targets,
+                                        contract="driver-recovers"))
 
     kmsg_marker(f"scenario {scenario.name} end")
     record["taint_before"], record["taint_after"] = taint_before, taint()
@@ -229,21 +251,29 @@ def _disrupt(scenario: Scenario, profile: DriverProfile, devices: list[str], tar
     return steps, vanished or set()
 
 
+def _rmmod_after_close(profile: DriverProfile) -> disrupt.Step:
+    if not disrupt.module_loaded(profile.driver_module):
+        return disrupt.Step("rmmod", profile.driver_module, time.monotonic(), 0.0,
+                            "already removed")
+    return disrupt.delete_module(profile.driver_module, DISRUPTION_BOUND)
+
+
 def _slowest(steps: list) -> float:
     return max((s.seconds or 0.0) for s in steps) if steps else 0.0
 
 
 def _rebind_restores(profile: DriverProfile, devices: list[str], baseline: dict[str, str],
-                     scenario: Scenario, targets: Targets | None = None) -> ContractResult:
+                     scenario: Scenario, targets: Targets | None = None,
+                     contract: str = "rebind-restores") -> ContractResult:
     try:
         graph = ensure_ready(profile, devices, targets)
     except Exception as e:  # the driver did not come back: that is the finding
-        return ContractResult("rebind-restores", False, f"driver did not come back: {e}")
+        return ContractResult(contract, False, f"driver did not come back: {e}")
     now = node_set(graph)
     if set(now) != set(baseline):
         missing = sorted(set(baseline) - set(now))
         extra = sorted(set(now) - set(baseline))
-        return ContractResult("rebind-restores", False,
+        return ContractResult(contract, False,
                               f"node set changed: missing {missing}, new {extra}")
     for entity in now:
         fd = os.open(now[entity], os.O_RDWR | os.O_CLOEXEC)
@@ -253,11 +283,11 @@ def _rebind_restores(profile: DriverProfile, devices: list[str], baseline: dict[
         streamed = stream_capture(profile, primary, "mmap", RESTREAM_FRAMES)
         if streamed.frames < RESTREAM_FRAMES or streamed.errors:
             return ContractResult(
-                "rebind-restores", False,
+                contract, False,
                 f"{primary} streamed {streamed.frames}/{RESTREAM_FRAMES} frames after rebind"
                 f"{': ' + streamed.errors[0] if streamed.errors else ''}")
-    return ContractResult("rebind-restores", True,
-                          f"{len(now)} nodes back; reopened all, streamed again",
+    streamed = ", streamed again" if After.RESTREAM in scenario.after else ""
+    return ContractResult(contract, True, f"{len(now)} nodes back; reopened all{streamed}",
                           measured={"nodes": len(now)})
 
 

@@ -38,6 +38,8 @@ def after_for(holds: tuple[Hold, ...], disruption: Disruption) -> tuple[After, .
     if any(h.stage.maps_buffers for h in holds):
         steps.append(After.MUNMAP)
     steps.append(After.CLOSE)
+    if disruption in (Disruption.UNBIND_RMMOD, Disruption.RMMOD):
+        steps.append(After.RMMOD)
     if disruption in (Disruption.UNBIND_BIND, Disruption.CYCLES):
         steps += [After.REOPEN, After.RESTREAM]
     return tuple(steps)
@@ -89,6 +91,9 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
         out.append(_scenario(streaming, d, group="all_nodes_open_streaming"))
 
     out.append(_scenario((), Disruption.UNBIND_BIND, group="idle"))
+    # The module's exit with nothing open: with the device bound, and after unbind.
+    out.append(_scenario((), Disruption.RMMOD, group="idle"))
+    out.append(_scenario((), Disruption.UNBIND_RMMOD, group="idle"))
     out.append(_scenario((), Disruption.CYCLES, group="idle", cycles=CYCLES))
     out.append(_scenario(everything, Disruption.CYCLES, group="all_nodes_open", cycles=CYCLES))
 

@@ -79,6 +79,9 @@ class After(StrEnum):
     POLL = "poll"
     MUNMAP = "munmap"
     CLOSE = "close"
+    # Remove the module once every fd is closed, as test-media does after its
+    # holders exit: the only way the driver's module exit runs after an unplug.
+    RMMOD = "rmmod"
     REOPEN = "reopen"
     RESTREAM = "restream"
 

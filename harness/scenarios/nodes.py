@@ -40,6 +40,10 @@ def attempt(fn: Callable[[], Any]) -> int | None:
     return None
 
 
+class StageNotReached(RuntimeError):
+    """A held node could not be brought to its scenario's stage."""
+
+
 @dataclass
 class KernelCall:
     """One call sitting in the kernel in its own thread: blocked (DQBUF, poll)
@@ -62,6 +66,11 @@ class KernelCall:
         self._thread.start()
         # Let it get into the kernel before anything is torn down.
         time.sleep(0.2)
+        if not self.loop and self.returned is not None:
+            # A blocked stage that did not block is not that stage: running
+            # the scenario anyway would pass a contract it never tested.
+            raise StageNotReached(f"{self.what} returned {self.result} at once instead of "
+                                  f"blocking")
 
     def _run(self) -> None:
         while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import time
 from pathlib import Path
 
 import pytest
@@ -73,9 +75,42 @@ def test_slug() -> None:
     assert slug("Raw Capture 0") == "raw_capture_0"
 
 
-def test_every_contract_cites_its_source() -> None:
+def test_every_contract_judged_cites_its_source() -> None:
+    """Every contract id the executor can report is one of CONTRACTS, whose
+    expectation and source travel into results.json with each result."""
+    import re
+
+    from harness.scenarios import executor
+    from harness.scenarios.contracts import ContractResult
+
+    judged = set(re.findall(r'ContractResult\(\s*"([a-z-]+)"', inspect.getsource(executor)))
+    judged |= set(re.findall(r'contract: str = "([a-z-]+)"', inspect.getsource(executor)))
+    judged |= set(re.findall(r'contract="([a-z-]+)"', inspect.getsource(executor)))
+    assert judged and judged <= set(CONTRACTS), judged - set(CONTRACTS)
     for c in CONTRACTS.values():
         assert c.source and c.expectation
+    out = ContractResult("close-succeeds", True, "close: ok").to_dict()
+    assert out["source"] == CONTRACTS["close-succeeds"].source
+
+
+def test_rmmod_scenarios_remove_the_module_once_closed() -> None:
+    by_name = {s.name: s for s in build_matrix(VIMC)}
+    for name in ("idle--rmmod", "idle--unbind_rmmod", "all_nodes_open_streaming--unbind_rmmod",
+                 "video.raw_capture_0-streaming--rmmod"):
+        after = by_name[name].after
+        assert after[-1] is After.RMMOD, name
+        assert after.index(After.CLOSE) < after.index(After.RMMOD)
+    assert After.RMMOD not in by_name["video.raw_capture_0-streaming--unbind"].after
+
+
+def test_a_blocked_stage_that_does_not_block_is_not_reached() -> None:
+    from harness.scenarios.nodes import KernelCall, StageNotReached
+
+    with pytest.raises(StageNotReached, match="returned ok at once"):
+        KernelCall("VIDIOC_DQBUF", lambda: None).start()
+    blocked = KernelCall("VIDIOC_DQBUF", lambda: time.sleep(0.5))
+    blocked.start()
+    assert blocked.join(2.0)
 
 
 def test_reports_are_attributed_to_the_scenario_that_was_running() -> None:
