@@ -65,6 +65,7 @@ def _race(args: argparse.Namespace, profile) -> int:
     doc = results.race_doc(result, kernel, profile.name, started)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    (out / "results.ktap").write_text(results.race_ktap(doc))
     results.write_pages(doc, out)
     history.record(doc, "race", "", out)
     if "error" in s:

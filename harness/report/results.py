@@ -103,6 +103,30 @@ def race_doc(result: RaceResult, kernel: Kernel, driver: str, started: float) ->
             "console": str(result.boot.console_path), "outcome": result.boot.outcome}
 
 
+def race_ktap(doc: dict[str, Any]) -> str:
+    """A race run in KTAP: one test, its kernel reports as diagnostics."""
+    stats = doc.get("stats", {})
+    findings = doc.get("findings", [])
+    name = f"race_seed_{stats.get('seed', 0)}_{stats.get('mode', 'unbind')}"
+    lines = ["KTAP version 1", "1..1"]
+    if "error" in stats:
+        lines.append(f"# {name}: {stats['error']}")
+    else:
+        lines.append(f"# {name}: {stats.get('cycles', 0)} cycles in {stats.get('duration', 0)} s"
+                     f" ({stats.get('cycles_per_second', 0)}/s); workers "
+                     + ", ".join(f"{w['worker']}: {w['per_second']}/s"
+                                 for w in stats.get("workers", [])))
+    for f in findings:
+        lines.append(f"# {name}: {f['title']} [{f['signature']}]")
+    for key in ("stuck_disruption", "stuck_workers"):
+        if stats.get(key):
+            lines.append(f"# {name}: {key.replace('_', ' ')}: {stats[key]}")
+    failed = (findings or stats.get("stuck_disruption") or stats.get("stuck_workers")
+              or "error" in stats or doc.get("outcome", "done") != "done")
+    lines.append(f"{'not ok' if failed else 'ok'} 1 {name}")
+    return "\n".join(lines) + "\n"
+
+
 def ktap(result: RunResult) -> str:
     """KTAP version 1 (Documentation/dev-tools/ktap.rst)."""
     lines = ["KTAP version 1", f"1..{len(result.outcomes)}"]

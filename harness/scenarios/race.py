@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from harness.device.modules import load_driver, modprobe
@@ -69,16 +69,28 @@ def _map_buffers(fd: int) -> None:
         v4l2.reqbufs(fd, 0)
 
 
+def plan(seed: int, index: int, kinds: list[str]) -> Iterator[tuple[str, list[str], float]]:
+    """What worker `index` does, iteration after iteration: the node kind, the
+    calls in order, and where in the sorted node list it picks (0 <= pick < 1).
+    Drawn from (seed, index) alone, so a seed replays the same choices; which
+    node exists at that moment is the race's part."""
+    rng = random.Random(f"{seed}:{index}")
+    while True:
+        kind = rng.choice(kinds)
+        calls = rng.sample([name for name, _ in CALLS[kind]], k=rng.randint(1, len(CALLS[kind])))
+        yield kind, calls, rng.random()
+
+
 def worker(index: int, seed: int, kinds: list[str], stop_at: float, stop: Any,
            counter: Any, out: Any) -> None:
-    rng = random.Random(f"{seed}:{index}")
     seen: Counter[str] = Counter()
     iterations = 0
+    choices = plan(seed, index, kinds)
     while time.monotonic() < stop_at and not stop.is_set():
-        kind = rng.choice(kinds)
-        calls = rng.sample(CALLS[kind], k=rng.randint(1, len(CALLS[kind])))
+        kind, names, pick = next(choices)
+        table = dict(CALLS[kind])
+        calls = [(name, table[name]) for name in names]
         nodes = sorted(glob.glob(NODE_GLOBS[kind]))
-        pick = rng.random()  # drawn even when no node exists, so choices stay in step
         if not nodes:
             seen["no-node"] += 1
             iterations += 1
