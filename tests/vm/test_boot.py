@@ -81,3 +81,25 @@ def test_guest_that_never_comes_up_is_reported_with_its_console(
         raise_for_boot(run)
     assert "never came up" in str(err.value)
     assert "Linux version" in run.console()
+
+
+def test_path_flavour_boots_a_kernel_the_user_names(tmp_path: Path) -> None:
+    """--kernel path, as a user runs it: an image and an INSTALL_MOD_PATH with vimc
+    in it (here Debian's image and the module tree the debian flavour built)."""
+    import subprocess
+    import sys
+
+    from harness.kernels.flavours import get_kernel
+
+    own = get_kernel("debian")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "topology", "--kernel", "path",
+         "--kernel-image", str(own.image), "--modules", str(own.modules_root),
+         "--report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Sensor A" in proc.stdout
+    assert "Raw Capture 0" in proc.stdout and "/dev/video" in proc.stdout
+    consoles = list((tmp_path / "report").glob("**/console.log"))
+    assert consoles and own.release in consoles[0].read_text()
