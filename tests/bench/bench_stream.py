@@ -19,7 +19,7 @@ def main() -> None:
     flavour = (sys.argv[2:] or ["debian"])[0]
     tasks = [{"task": "stream", "args": {"memory": ["mmap"], "frames": 60}}]
     tasks += [{"task": "stream-cost", "args": {"capture": c, "frames": FRAMES}}
-              for c in VIMC.capture_entities[:2]]
+              for c in VIMC.capture_entities]
     with tempfile.TemporaryDirectory() as tmp:
         run = QemuTarget(get_kernel(flavour)).run(tasks, Path(tmp))
     for event in run.results():
@@ -34,8 +34,17 @@ def main() -> None:
                       f"dropped {r['dropped_count']}")
         else:
             ours, theirs = data["harness"], data["v4l2_ctl"]
-            per_ours = ours["cpu"] / max(ours["frames"], 1)
-            per_theirs = theirs["cpu"] / data["frames"]
+            if ours["frames"] < data["frames"] or ours["errors"]:
+                print(f"{flavour} {data['capture']:16} harness streamed {ours['frames']}/"
+                      f"{data['frames']} frames {ours['errors']}: no ratio")
+                continue
+            if theirs["status"] != 0 or theirs["frames"] < data["frames"]:
+                print(f"{flavour} {data['capture']:16} v4l2-ctl exited {theirs['status']} after "
+                      f"{theirs['frames']}/{data['frames']} frames: no ratio "
+                      f"({theirs['stderr'].strip()[-120:]})")
+                continue
+            per_ours = ours["cpu"] / ours["frames"]
+            per_theirs = theirs["cpu"] / theirs["frames"]
             print(f"{flavour} {data['capture']:16} CPU per frame: harness {per_ours * 1e3:.2f} ms,"
                   f" v4l2-ctl {per_theirs * 1e3:.2f} ms, ratio {per_ours / per_theirs:.2f} "
                   f"(target <= 1.5; {data['frames']} frames each)")
