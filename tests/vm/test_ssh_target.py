@@ -16,6 +16,22 @@ SCENARIOS = ["idle--unbind_bind", "video.raw_capture_0-streaming--rmmod",
              "video.raw_capture_0-blocked_dqbuf--unbind", "media-opened--unbind"]
 
 
+LABGRID_ENV = """
+targets:
+  main:
+    resources:
+      NetworkService:
+        address: 127.0.0.1
+        username: root
+        port: {port}
+    drivers:
+      ExternalPowerDriver:
+        cmd_on: "true"
+        cmd_off: "true"
+        cmd_cycle: "touch {cycled}"
+"""
+
+
 def debian_only(request: pytest.FixtureRequest) -> None:
     # The debian flavour has virtio_net as a module; the debug kernel has no NIC driver.
     if "debian" not in (request.config.getoption("--kernel") or ["debian"]):
@@ -69,6 +85,15 @@ def test_ssh_target_gives_the_qemu_targets_verdicts(request: pytest.FixtureReque
 
         ssh = cli("run", "--driver", "vimc", "--target", target, "--kernel", "debian",
                   "--ssh-identity", str(key), "--report", str(tmp_path / "ssh"), *picked)
+
+        # The same board described by a labgrid environment, read by labgrid.
+        env = tmp_path / "lab.yaml"
+        env.write_text(LABGRID_ENV.format(port=port, cycled=tmp_path / "cycled"))
+        lab = cli("run", "--driver", "vimc", "--target", f"labgrid:{env}",
+                  "--ssh-identity", str(key), "--report", str(tmp_path / "labgrid"),
+                  "--scenario", SCENARIOS[0])
+    assert lab.returncode in (0, 1), lab.stderr
+    assert verdicts(tmp_path / "labgrid")[SCENARIOS[0]] == verdicts(tmp_path / "ssh")[SCENARIOS[0]]
     assert ssh.returncode in (0, 1), ssh.stderr
     doc = json.loads((tmp_path / "ssh" / "results.json").read_text())
     assert doc["kernel"]["flavour"] == "board" and doc["kernel"]["image"] == target
