@@ -113,6 +113,9 @@ class DriverProfile:
     other_sizes: tuple[tuple[int, int], ...] = ()
     # Devices scenarios unbind one at a time (the default is every device of `driver`).
     unbind_targets: tuple[UnbindTarget, ...] = ()
+    # Whether the driver's own devices can be unbound through sysfs; a driver
+    # with suppress_bind_attrs (stock rcar-vin) goes only with its module.
+    sysfs_unbind: bool = True
     # How to run the driver in an emulator, when it needs more than a stock kernel.
     emulation: Emulation | None = None
 
@@ -165,10 +168,10 @@ class DriverProfile:
 
 
 def get_profile(name: str) -> DriverProfile:
-    from harness.profiles.rcar_vin import RCAR_VIN
+    from harness.profiles.rcar_vin import RCAR_VIN, RCAR_VIN_SALVATOR_X
     from harness.profiles.vimc import VIMC
 
-    profiles = {p.name: p for p in (VIMC, RCAR_VIN)}
+    profiles = {p.name: p for p in (VIMC, RCAR_VIN, RCAR_VIN_SALVATOR_X)}
     try:
         return profiles[name]
     except KeyError:

@@ -60,6 +60,10 @@ def stages(profile: DriverProfile, kind: NodeKind) -> tuple[Stage, ...]:
 
 def build_matrix(profile: DriverProfile) -> list[Scenario]:
     out: list[Scenario] = []
+    if not profile.sysfs_unbind:
+        # Without sysfs unbind of the driver's own devices, they go with the
+        # module only; unbind targets (receivers, sources) still unbind.
+        return _without_driver_unbind(profile)
     primary, *other_captures = profile.capture_entities
     first_subdev, *other_subdevs = profile.subdev_entities
 
@@ -107,6 +111,37 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
         out.append(_scenario((), Disruption.UNBIND_BIND, group="idle", target=target.name))
     names = [s.name for s in out]
     assert len(names) == len(set(names)), "scenario names must be unique"
+    return out
+
+
+def _without_driver_unbind(profile: DriverProfile) -> list[Scenario]:
+    out: list[Scenario] = []
+    primary = profile.capture_entities[0]
+    for stage in stages(profile, NodeKind.VIDEO):
+        out.append(_scenario((Hold(NodeKind.VIDEO, stage, primary),), Disruption.RMMOD))
+    for stage in stages(profile, NodeKind.MEDIA):
+        out.append(_scenario((Hold(NodeKind.MEDIA, stage),), Disruption.RMMOD))
+    for stage in stages(profile, NodeKind.SUBDEV):
+        out.append(_scenario((Hold(NodeKind.SUBDEV, stage, profile.subdev_entities[0]),),
+                             Disruption.RMMOD))
+    everything = (
+        Hold(NodeKind.MEDIA, Stage.OPENED),
+        *(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.capture_entities),
+        *(Hold(NodeKind.SUBDEV, Stage.OPENED, e) for e in profile.subdev_entities),
+    )
+    streaming = (Hold(NodeKind.VIDEO, Stage.STREAMING, primary),
+                 *(h for h in everything if h.entity != primary))
+    out.append(_scenario(everything, Disruption.RMMOD, group="all_nodes_open"))
+    out.append(_scenario(streaming, Disruption.RMMOD, group="all_nodes_open_streaming"))
+    out.append(_scenario((), Disruption.RMMOD, group="idle"))
+    for target in profile.unbind_targets:
+        for entity in profile.capture_entities:
+            for stage in TARGET_STAGES:
+                out.append(_scenario((Hold(NodeKind.VIDEO, stage, entity),), Disruption.UNBIND,
+                                     target=target.name))
+        out.append(_scenario(streaming, Disruption.UNBIND, group="all_nodes_open_streaming",
+                             target=target.name))
+        out.append(_scenario((), Disruption.UNBIND_BIND, group="idle", target=target.name))
     return out
 
 
