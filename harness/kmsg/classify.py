@@ -35,6 +35,7 @@ class BugClass(StrEnum):
     KMEMLEAK = "KMEMLEAK"
     UBSAN = "UBSAN"
     ODEBUG = "ODEBUG"  # CONFIG_DEBUG_OBJECTS
+    SLUB = "SLUB"  # slub_debug's own checks: red zones, poison, free lists
     PANIC = "PANIC"
 
 
@@ -54,6 +55,7 @@ class End(StrEnum):
 #   lockdep     the "at:" site after the marker line, then the final Call Trace
 #   stall       the interrupted context: RIP/pc, or the frames after the IRQ entry
 #   backtrace   the kmemleak allocation backtrace
+#   slub        the object's allocation track ("Allocated in"), then the Call Trace
 #   none        no frame in the title
 
 
@@ -149,6 +151,22 @@ def _generic_bug_fields(groups: Mapping[str, str], following: Sequence[str]) -> 
     what = _GENERIC_CUT_RE.split(groups["what"], maxsplit=1)[0].strip() or groups["what"]
     return {"what": what, "what_slug": slug(what)}
 
+
+def _slub_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    return {"what_slug": slug(groups["what"])}
+
+
+# SLUB's own words after "BUG <cache> (<taint>): " (mm/slub.c: slab_bug() via
+# check_bytes_and_report(), object_err() and slab_err(); 2.6 to 6.2+ wording).
+# A fixed list, since "BUG <word>: <text>" alone is too common a shape.
+_SLUB_WHAT = (
+    r"(?:(?:Left |Right |kmalloc )?Redzone|(?:End )?Poison|(?:Alignment |Object )?[Pp]adding)"
+    r" overwritten"
+    r"|Object already free|Freepointer corrupt|Freechain corrupt|Invalid object pointer"
+    r"|Attempt to free object|Not a valid slab page|Wrong number of objects"
+    r"|Wrong object count|objects \d+ > max|inuse \d+ > max|Slab disabled since"
+    r"|Objects remaining|Bulk free expected|Slab has \d+ allocated objects"
+)
 
 # --- the table ----------------------------------------------------------------
 
@@ -404,6 +422,20 @@ PATTERNS: tuple[Pattern, ...] = (
         title="INFO: trying to register non-static key in {frame}",
         kind="non-static-key",
     ),
+    # slub_debug: "BUG kmalloc-128 (Tainted: G    B      ): Poison overwritten"
+    # (2.6 printed no taint: "BUG kmalloc-8: Right Redzone overwritten")
+    Pattern(
+        "slub",
+        BugClass.SLUB,
+        _c(
+            r"BUG (?P<cache>[^\s:()]+)(?: \((?P<taint>[^)]*)\))? ?: (?P<what>" + _SLUB_WHAT + r")"
+        ),
+        title="SLUB: {what} in {frame}",
+        kind="{what_slug}",
+        stack="slub",
+        skip=("slub",),
+        fields=_slub_fields,
+    ),
     # kmemleak: syzkaller's "BUG: memory leak" line and the kernel's own
     Pattern(
         "memory-leak",
@@ -570,7 +602,8 @@ CONSEQUENCE_PANIC = re.compile(
 # How a header line can begin; most prefilter hits are ordinary messages that
 # merely mention a keyword, and this one match turns them away cheaply.
 _HEADER_START = re.compile(
-    r"\[?\s?(?:BUG|WARNING|INFO):|general protection|Oops: |Unable to handle|kernel BUG"
+    r"\[?\s?(?:BUG|WARNING|INFO):|BUG [^\s:()]+ ?[(:]|general protection|Oops: |Unable to handle"
+    r"|kernel BUG"
     r"|Internal error|invalid opcode|divide error|(?:NMI )?watchdog: |Watchdog detected"
     r"|refcount_t: |list_(?:add|del) |ODEBUG: |UBSAN: |unreferenced object|kmemleak: \d"
     r"|Kernel panic|rcu: INFO: |(?:traps: )?PANIC: double fault"

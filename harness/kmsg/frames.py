@@ -367,6 +367,16 @@ EXTRA_RULES: dict[str, SkipRule] = {
             r"_*(?:cancel|flush|queue)_(?:delayed_)?work\w*|__queue_work|__cancel_work\w*",
         ),
         _rule("rcu", r"_*rcu_\w+|_*call_rcu\w*|synchronize_rcu\w*"),
+        # slub_debug's checks, and KASAN's quarantine handing objects back to
+        # SLUB (the "allocator" rule has the slab_* functions already)
+        _rule(
+            "slub",
+            r"check_(?:object|bytes_and_report|slab|pad_bytes|valid_pointer)|on_freelist",
+            r"print_trailer|print_tracking|object_err|restore_bytes",
+            r"(?:alloc|free)_(?:debug_processing|consistency_checks)|free_to_partial_list",
+            r"alloc_single_from_\w+|validate_slab\w*|validate_store|do_slab_free|___cache_free",
+            r"qlink_free|qlist_free_all|_*kasan_quarantine_\w+|per_cpu_remove_cache",
+        ),
         _rule("usercopy-alloc", r"v?memdup_user\w*|strndup_user"),
     )
 }

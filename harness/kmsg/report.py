@@ -64,6 +64,9 @@ _TRACE_LINE_RE = re.compile(
 _TIMESTAMP_IN_TEXT_RE = re.compile(r"\[\s*\d+\.\d{6}\]")
 _KASAN_NULL_RE = re.compile(r"^\s*KASAN: null-ptr-deref in range")
 _AT_RE = re.compile(r"\bat:\s*(?P<rest>.*)$")
+# slub_debug's allocation track: "Allocated in f+0x1/0x2 [mod] age=3 cpu=0 pid=1"
+# (2.6: "INFO: Allocated in ..."), its stack on the lines below it.
+_SLUB_ALLOC_RE = re.compile(r"^\s*(?:INFO: )?Allocated in (?P<frame>\S.*)$")
 _IRQ_ENTRY_RE = re.compile(
     r"^(?:el1h?_(?:64_)?irq\w*|el1_interrupt\w*|asm_sysvec_\w+|apic_timer_interrupt|call_on_irq_stack)$"
 )
@@ -110,7 +113,7 @@ class Finding:
     `extra` holds what only some report types have: "alloc_frame" and
     "free_frame" (first useful frame of KASAN's allocation and free stacks),
     "access" and "size" (KASAN), "otype" and "hint" (ODEBUG), "what" (refcount
-    and list messages), "file" (WARNING, UBSAN, kernel BUG), "secs" (hung
+    and list messages, SLUB), "cache" (SLUB), "file" (WARNING, UBSAN, kernel BUG), "secs" (hung
     task), "kasan" (a fault KASAN identified as a NULL dereference),
     "panic" (the reason of the kernel panic this report led to) and
     "unnamed_frame" (the address the blame fell on when the kernel printed
@@ -556,6 +559,14 @@ def _guilty(
             candidates.append(("call-trace", final.frames))
     elif strategy == "stall":
         candidates.extend(_stall_candidates(sections, trace))
+    elif strategy == "slub":
+        # Whatever finds the damage (the next free, the next allocation of
+        # the object, a validate run) is rarely what did it; the object's
+        # owner is, and its allocation track names it.
+        candidates.extend(_slub_alloc_track(texts, sections, at))
+        calls = _first(sections, "call-trace")
+        if calls is not None:
+            candidates.append(("call-trace", calls.frames))
     elif strategy == "backtrace":
         bt = _first(sections, "backtrace")
         if bt is not None:
@@ -604,6 +615,23 @@ def _lockdep_site(pattern: Pattern, texts: Sequence[str], at: int) -> Frame | No
     return None
 
 
+def _slub_alloc_track(
+    texts: Sequence[str], sections: Sequence[Section], at: int
+) -> list[tuple[str, list[Frame]]]:
+    """The frames of a SLUB report's "Allocated in" line and the stack under it."""
+    for i in range(at + 1, len(texts)):
+        m = _SLUB_ALLOC_RE.match(texts[i])
+        if m is None:
+            continue
+        frame = parse_frame(m.group("frame"), i)
+        frames = [frame] if frame is not None else []
+        below = next((s for s in sections if s.line == i + 1 and s.kind == "bare"), None)
+        if below is not None:
+            frames += below.frames
+        return [("alloc-track", frames)] if frames else []
+    return []
+
+
 def _last_trace(sections: Sequence[Section], texts: Sequence[str]) -> Section | None:
     """The Call Trace under lockdep's "stack backtrace:"."""
     marker = next((i for i, t in enumerate(texts) if t.startswith("stack backtrace:")), None)
@@ -637,7 +665,8 @@ def _stall_candidates(
 
 def _extra(pattern: Pattern, fields: dict[str, str], sections: Sequence[Section]) -> dict[str, str]:
     extra: dict[str, str] = {}
-    for key in ("access", "size", "otype", "hint", "what", "file", "secs", "count", "reason"):
+    keys = ("access", "size", "otype", "hint", "what", "file", "secs", "count", "reason", "cache")
+    for key in keys:
         value = fields.get(key, "").strip()
         if value:
             extra[key] = value

@@ -354,7 +354,60 @@ CASES = [
         BugClass.PANIC,
         "kernel panic: stack-protector: Kernel stack is corrupted in: vivid_thread_vid_cap",
     ),
+    # slub_debug (mm/slub.c slab_bug()/object_err()/slab_err()), without the
+    # allocation track that "U" adds: the Call Trace names the culprit
+    (
+        f"{'=' * 77}\nBUG kmalloc-128 (Tainted: G    B             ): Object already free\n"
+        f"{'-' * 77}\n\n"
+        "Slab 0xffffea0000412340 objects=21 used=20 fp=0xffff888010f0c000 flags=0x200(slab)\n"
+        "Object 0xffff888010f0c000 @offset=0 fp=0x0000000000000000\n",
+        "object_err+0x1/0x2\n free_to_partial_list+0x1/0x2\n __kmem_cache_free+0x1/0x2\n"
+        " kfree+0x1/0x2",
+        "",
+        BugClass.SLUB,
+        "SLUB: Object already free in vivid_thread_vid_cap",
+    ),
+    (
+        f"{'=' * 77}\nBUG vivid_buf (Not tainted): Objects remaining in vivid_buf on "
+        f"__kmem_cache_shutdown()\n{'-' * 77}\n\n"
+        "Slab 0xffffea0000412340 objects=21 used=1 fp=0xffff888010f0c000 flags=0x200(slab)\n",
+        "slab_err+0x1/0x2\n __kmem_cache_shutdown+0x1/0x2\n kmem_cache_destroy+0x1/0x2",
+        "",
+        BugClass.SLUB,
+        "SLUB: Objects remaining in vivid_thread_vid_cap",
+    ),
 ]
+
+
+def test_slub_blames_the_allocation_track() -> None:
+    # Poison found when the object is handed out again: the Call Trace is
+    # whoever allocates next, the allocation track names the object's owner.
+    # 2.6 wording: no taint, "INFO: " before the track, tab-indented stack.
+    text = (
+        f"{'=' * 77}\nBUG kmalloc-8: Poison overwritten\n{'-' * 77}\n\n"
+        "INFO: 0xc90f6d28-0xc90f6d2b. First byte 0x00 instead of 0x6b\n"
+        "INFO: Allocated in kmemdup+0x1/0x2 age=53 cpu=1 pid=554\n"
+        "\t__slab_alloc+0x1/0x2\n\tkmemdup+0x1/0x2\n\tvivid_create_instance+0x40/0x900\n"
+        "INFO: Freed in vivid_remove+0x1/0x2 age=3 cpu=1 pid=600\n"
+        "\tkfree+0x1/0x2\n\tvivid_remove+0x1/0x2\n"
+        "Call Trace:\n dump_stack+0x1/0x2\n check_bytes_and_report+0x1/0x2\n"
+        " check_object+0x1/0x2\n alloc_debug_processing+0x1/0x2\n ___slab_alloc+0x1/0x2\n"
+        " __kmalloc+0x1/0x2\n ext4_readdir+0x1/0x2\n"
+        "FIX kmalloc-8: Restoring Poison 0xc90f6d28-0xc90f6d2b=0x6b\n"
+    )
+    (f,) = parse_log(text)
+    assert (f.bug_class, f.title, f.guilty_rule) == (
+        BugClass.SLUB, "SLUB: Poison overwritten in vivid_create_instance", "alloc-track"
+    )
+    assert f.signature == "SLUB:poison-overwritten:vivid_create_instance"
+    assert f.extra["cache"] == "kmalloc-8"
+    assert not f.corrupted, f.corrupted_reason
+
+
+def test_slub_needs_its_own_words() -> None:
+    assert classify("BUG kmalloc-64 (Not tainted): Right Redzone overwritten") is not None
+    assert classify("BUG kmalloc-64 (Not tainted): anything else") is None
+    assert classify("BUG workaround: enabled") is None
 
 
 @pytest.mark.parametrize(
