@@ -372,5 +372,10 @@ def unfit_for_more(record: dict[str, Any]) -> str:
         return f"scenario {record['status']}"
     if record.get("stuck_process"):
         return "a task is stuck in the kernel"
+    broken = [c for c in record.get("contracts", [])
+              if c.get("contract") in ("driver-recovers", "rebind-restores")
+              and not c.get("passed")]
+    if broken:
+        return f"driver unusable: {broken[0].get('detail', '')}"
     return ""
 

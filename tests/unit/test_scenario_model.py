@@ -145,6 +145,11 @@ def test_a_new_taint_or_a_stuck_task_means_reboot() -> None:
     assert unfit_for_more({**base, "taint_after": (1 << 12) | (1 << 13)}) == ""
     assert unfit_for_more({**base, "status": "hang"}) == "scenario hang"
     assert unfit_for_more({**base, "stuck_process": True}) == "a task is stuck in the kernel"
+    # a driver the scenario left unable to bind or load again
+    gone = {"contract": "driver-recovers", "passed": False,
+            "detail": "driver did not come back: cannot bind vimc.0 again: ENODEV"}
+    assert unfit_for_more({**base, "contracts": [gone]}).startswith("driver unusable: driver")
+    assert unfit_for_more({**base, "contracts": [{**gone, "passed": True}]}) == ""
 
 
 def test_vimc_matrix_names_are_unchanged() -> None:
