@@ -249,6 +249,7 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         r"check_cpu_stall|rcu_pending|rcu_sched_clock_irq|watchdog_timer_fn",
         r"print_\w+_bug|check_(?:noncircular|deadlock|prev_add|prevs_add|irq_usage|flags)",
         r"validate_chain|mark_lock\w*|mark_usage|lockdep_\w+|__lockdep_\w+",
+        r"register_lock_class|look_up_lock_class|assign_lock_key",
     ),
     _rule(
         "sanitizer",
