@@ -4,12 +4,15 @@
 
 boots the `debug` flavour once per entry of CAPTURES, triggers the LKDTM crash
 types through /sys/kernel/debug/provoke-crash/DIRECT (or loads the kernel's
-kmemleak-test sample module), and writes one console excerpt per crash type,
-OUTDIR/<name>.log, from the "lkdtm: Performing direct entry TYPE" line (with
-a few lines of context before it) to the next type's line or the end of the
-console. Report lines are never edited. The whole consoles stay in
-OUTDIR/runs/. The expectations (NAME.expect.json) are not written here: they
-are checked by reading each report, see tests/data/kmsg/lkdtm/README.md.
+kmemleak-test sample module, or this project's test-only vm/provoke module,
+built out of tree, for the report classes LKDTM has no trigger for, through
+/sys/kernel/debug/unplug-provoke/DIRECT), and writes one console excerpt per
+crash type, OUTDIR/<name>.log, from the "lkdtm: Performing direct entry TYPE"
+line (or unplug-provoke's) with a few lines of context before it, to the next
+type's line or the end of the console. Report lines are never edited. The
+whole consoles stay in OUTDIR/runs/. The expectations (NAME.expect.json) are
+not written here: they are checked by reading each report, see
+tests/data/kmsg/lkdtm/README.md.
 
 This is the only module of harness.kmsg that boots anything; the parser
 itself stays free of the VM code, which is imported only when capturing.
@@ -34,8 +37,10 @@ if TYPE_CHECKING:
     from harness.kernels.kernel import Kernel
     from harness.targets.qemu import GuestRun
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DIRECT = "/sys/kernel/debug/provoke-crash/DIRECT"
-FAILED = "lkdtm write failed:"
+PROVOKE_DIRECT = "/sys/kernel/debug/unplug-provoke/DIRECT"
+FAILED = "trigger write failed:"
 # Lines kept before a crash type's first line when they belong to no other type.
 CONTEXT_BEFORE = 3
 
@@ -57,16 +62,27 @@ class Capture:
     wait: float = 1.0  # seconds given to the kernel after the last trigger
     cmdline: tuple[str, ...] = ()
     kmemleak_test: bool = False  # load samples/kmemleak instead of LKDTM
+    provoke: bool = False  # vm/provoke's triggers instead of LKDTM's
 
     @property
     def outputs(self) -> tuple[str, ...]:
         if self.kmemleak_test:
             return ("kmemleak_test",)
-        return tuple(f"lkdtm_{t}" for t in self.types)
+        prefix = "provoke" if self.provoke else "lkdtm"
+        return tuple(f"{prefix}_{t}" for t in self.types)
 
 
 def _single(crash: str, setup: str = "", wait: float = 1.0, lockup: bool = False) -> Capture:
     return Capture(crash, (crash,), setup=setup, detached=lockup, cpu1=lockup, wait=wait)
+
+
+def _provoke(trigger: str, cmdline: tuple[str, ...] = ()) -> Capture:
+    return Capture(trigger, (trigger,), provoke=True, cmdline=cmdline)
+
+
+# SLUB's own checks are off without slub_debug; with it, the provoke module
+# makes its stray writes with KASAN's reports suppressed (see vm/provoke).
+SLUB_DEBUG = ("slub_debug=FZPU",)
 
 
 CAPTURES: tuple[Capture, ...] = (
@@ -132,6 +148,23 @@ CAPTURES: tuple[Capture, ...] = (
         kmemleak_test=True,
         wait=6,
     ),
+    # vm/provoke: what LKDTM in 6.1 cannot trigger. lockdep turns itself off
+    # after its first report and KASAN reports once per boot, so one boot each.
+    _provoke("LOCKDEP_CIRCULAR"),
+    _provoke("LOCKDEP_RECURSIVE"),
+    _provoke("LOCKDEP_HELD_LOCK_FREED"),
+    _provoke("LOCKDEP_SUSPICIOUS_RCU"),
+    _provoke("LOCKDEP_BAD_UNLOCK"),
+    _provoke("LOCKDEP_INCONSISTENT"),
+    _provoke("LOCKDEP_NON_STATIC_KEY"),
+    _provoke("ODEBUG_FREE_ACTIVE"),
+    _provoke("KASAN_GLOBAL_OOB"),
+    _provoke("KASAN_INVALID_FREE"),
+    _provoke("UBSAN_SHIFT"),
+    _provoke("SLUB_REDZONE", SLUB_DEBUG),
+    _provoke("SLUB_DOUBLE_FREE", SLUB_DEBUG),
+    _provoke("SLUB_POISON", SLUB_DEBUG),
+    _provoke("SLUB_FREEPOINTER", SLUB_DEBUG),
 )
 
 
@@ -146,10 +179,11 @@ def guest_script(capture: Capture) -> str:
             "echo scan > /sys/kernel/debug/kmemleak",
         ]
         return "\n".join(lines) + "\n"
-    lines.append("modprobe lkdtm || exit 1")
+    lines.append(f"modprobe {'unplug-provoke' if capture.provoke else 'lkdtm'} || exit 1")
+    direct = PROVOKE_DIRECT if capture.provoke else DIRECT
     for crash in capture.types:
         # A child shell per trigger: an oops kills the writer, not the script.
-        trigger = f"echo {crash} > {DIRECT}"
+        trigger = f"echo {crash} > {direct}"
         run = ("taskset -c 1 " if capture.cpu1 else "") + f"sh -c {shlex.quote(trigger)}"
         if capture.detached:
             # Detached from the agent's pipes, which a task stuck in the
@@ -168,7 +202,8 @@ def markers(capture: Capture) -> list[str]:
     """The console line that opens each output's excerpt."""
     if capture.kmemleak_test:
         return ["kmemleak: Kmemleak testing"]
-    return [f"lkdtm: Performing direct entry {t}" for t in capture.types]
+    prefix = "unplug-provoke" if capture.provoke else "lkdtm"
+    return [f"{prefix}: Performing direct entry {t}" for t in capture.types]
 
 
 def split_console(console: str, capture: Capture) -> dict[str, str]:
@@ -193,21 +228,36 @@ def split_console(console: str, capture: Capture) -> dict[str, str]:
     return out
 
 
-def _kmemleak_kernel(kernel: Kernel) -> Kernel:
-    """`kernel` with the kernel's own kmemleak-test sample module added."""
+def _debug_build() -> tuple[Path, Path]:
+    """The source tree and build directory (O=) debug.provide() used."""
     from harness import cache
     from harness.kernels import debug
     from harness.kernels.debian import current_release
-    from harness.kernels.outoftree import ModuleSource, with_module
     from harness.kernels.source import source_tree
 
-    # The same source tree and build directory debug.provide() used.
     rel = current_release()
     tree = source_tree(rel.version)
     fragment = debug.FRAGMENT.read_text()
-    kbuild = debug.build_tree(tree, fragment, f"{rel.version}-{cache.digest(fragment)}")
+    return tree, debug.build_tree(tree, fragment, f"{rel.version}-{cache.digest(fragment)}")
+
+
+def _kmemleak_kernel(kernel: Kernel) -> Kernel:
+    """`kernel` with the kernel's own kmemleak-test sample module added."""
+    from harness.kernels.outoftree import ModuleSource, with_module
+
+    tree, kbuild = _debug_build()
     module = ModuleSource("kmemleak-test", "samples/kmemleak", "CONFIG_DEBUG_KMEMLEAK_TEST")
     return with_module(kernel, kbuild=kbuild, tree=tree, module=module)
+
+
+def _provoke_kernel(kernel: Kernel) -> Kernel:
+    """`kernel` with this project's test-only vm/provoke module added, built out of
+    tree against the debug build like any module (cached by its sources)."""
+    from harness.kernels.outoftree import ModuleSource, with_module
+
+    _, kbuild = _debug_build()
+    module = ModuleSource("unplug-provoke", "vm/provoke", "")
+    return with_module(kernel, kbuild=kbuild, tree=PROJECT_ROOT, module=module)
 
 
 def _run(capture: Capture, kernel: Kernel, run_dir: Path) -> GuestRun:
@@ -236,9 +286,10 @@ def capture_all(outdir: Path, captures: Sequence[Capture], jobs: int = 2) -> lis
     from harness.targets import initramfs
 
     base = get_kernel("debug")
+    provoke = _provoke_kernel(base) if any(c.provoke for c in captures) else base
     kernels: dict[str, Kernel] = {}
     for c in captures:
-        kernel = _kmemleak_kernel(base) if c.kmemleak_test else base
+        kernel = _kmemleak_kernel(base) if c.kmemleak_test else provoke if c.provoke else base
         kernels[c.name] = replace(kernel, cmdline=kernel.cmdline + c.cmdline)
         # Built here, once, rather than by two boots racing for the cache.
         initramfs.build(kernels[c.name])
@@ -287,8 +338,8 @@ def summary(outdir: Path, names: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="capture-lkdtm-corpus",
-        description="Boot the debug kernel, trigger LKDTM crash types and write one "
-        "console excerpt per type (the corpus in tests/data/kmsg/lkdtm/).",
+        description="Boot the debug kernel, trigger LKDTM crash types (and vm/provoke's) "
+        "and write one console excerpt per type (the corpus in tests/data/kmsg/lkdtm/).",
     )
     parser.add_argument("outdir", type=Path, nargs="?", help="where NAME.log and runs/ go")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",

@@ -113,3 +113,28 @@ def test_capture_script_cuts_one_excerpt_per_crash_type() -> None:
     assert "".join(parts.values()) in console
     script = guest_script(capture)
     assert script.index("echo WARNING >") < script.index("echo BUG >")
+
+
+def test_provoke_captures_load_the_project_module() -> None:
+    from harness.kmsg.corpus import CAPTURES, PROVOKE_DIRECT, Capture, guest_script, markers
+
+    capture = Capture("LOCKDEP_CIRCULAR", ("LOCKDEP_CIRCULAR",), provoke=True)
+    assert capture.outputs == ("provoke_LOCKDEP_CIRCULAR",)
+    assert markers(capture) == ["unplug-provoke: Performing direct entry LOCKDEP_CIRCULAR"]
+    script = guest_script(capture)
+    assert "modprobe unplug-provoke || exit 1" in script
+    assert f"echo LOCKDEP_CIRCULAR > {PROVOKE_DIRECT}" in script
+    # SLUB's checks need slub_debug on that boot's command line
+    slub = [c for c in CAPTURES if c.provoke and c.name.startswith("SLUB_")]
+    assert slub and all("slub_debug=FZPU" in c.cmdline for c in slub)
+
+
+def test_every_provoke_trigger_is_captured() -> None:
+    import re
+
+    from harness.kmsg.corpus import CAPTURES, PROJECT_ROOT
+
+    source = (PROJECT_ROOT / "vm/provoke/unplug-provoke.c").read_text()
+    triggers = set(re.findall(r'\{ "([A-Z_]+)", provoke_\w+ \}', source))
+    captured = {t for c in CAPTURES if c.provoke for t in c.types}
+    assert triggers and captured == triggers
