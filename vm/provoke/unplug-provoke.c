@@ -4,8 +4,9 @@
  * report of a chosen class, so that the kernel-log parser (harness/kmsg) is
  * checked against real console output for classes LKDTM in Linux 6.1 has no
  * trigger for: lockdep's deadlock, held-lock-freed, suspicious-RCU,
- * bad-unlock and inconsistent-lock-state reports, debugobjects, KASAN bug
- * types beyond LKDTM's, and SLUB's own debug checks (slub_debug=FZPU).
+ * bad-unlock, inconsistent-lock-state and non-static-key reports,
+ * debugobjects, KASAN bug types beyond LKDTM's, UBSAN's shift check, and
+ * SLUB's own debug checks (slub_debug=FZPU).
  *
  * It exists only for tests/data/kmsg/lkdtm/ (vm/capture-lkdtm-corpus); every
  * trigger breaks the kernel on purpose. Never load it anywhere else.
@@ -60,6 +61,35 @@ static int provoke_lockdep_circular(void)
 	return 0;
 }
 
+struct provoke_pair_obj {
+	struct mutex lock;
+};
+
+static struct provoke_pair_obj provoke_pair[2];
+
+/* One mutex_init() call site: one lock class for both mutexes. */
+static void provoke_pair_init(struct provoke_pair_obj *obj)
+{
+	mutex_init(&obj->lock);
+}
+
+/*
+ * Two locks of one class, the second taken while holding the first, with no
+ * mutex_lock_nested() to tell lockdep the order is fixed. They are two
+ * mutexes, so nothing deadlocks; lockdep cannot tell them apart and reports
+ * what would be the same lock taken twice.
+ */
+static int provoke_lockdep_recursive(void)
+{
+	provoke_pair_init(&provoke_pair[0]);
+	provoke_pair_init(&provoke_pair[1]);
+	mutex_lock(&provoke_pair[0].lock);
+	mutex_lock(&provoke_pair[1].lock);
+	mutex_unlock(&provoke_pair[1].lock);
+	mutex_unlock(&provoke_pair[0].lock);
+	return 0;
+}
+
 struct provoke_locked {
 	struct mutex lock;
 	int value;
@@ -108,6 +138,30 @@ static int provoke_lockdep_bad_unlock(void)
 	mutex_lock(&provoke_mutex_unbalanced);
 	mutex_unlock(&provoke_mutex_unbalanced);
 	mutex_unlock(&provoke_mutex_unbalanced);
+	return 0;
+}
+
+struct provoke_uninit_obj {
+	spinlock_t lock;
+	int value;
+};
+
+/*
+ * A spinlock in zeroed memory that spin_lock_init() never saw: lockdep finds
+ * no class key and says so. A zeroed spinlock is an unlocked one, so the
+ * lock and unlock themselves are harmless (DEBUG_SPINLOCK's "bad magic"
+ * stays quiet, as lockdep has just turned lock debugging off).
+ */
+static int provoke_lockdep_non_static_key(void)
+{
+	struct provoke_uninit_obj *obj = kzalloc(sizeof(*obj), GFP_KERNEL);
+
+	if (!obj)
+		return -ENOMEM;
+	spin_lock(&obj->lock);
+	obj->value++;
+	spin_unlock(&obj->lock);
+	kfree(obj);
 	return 0;
 }
 
@@ -199,6 +253,18 @@ static int provoke_kasan_invalid_free(void)
 	if (!obj)
 		return -ENOMEM;
 	kfree(obj + offset);
+	return 0;
+}
+
+/* --- UBSAN ------------------------------------------------------------- */
+
+/* A 32-bit int shifted by 40: CONFIG_UBSAN_SHIFT. */
+static int provoke_ubsan_shift(void)
+{
+	volatile int shift = 40;
+	int one = 1;
+
+	pr_info("1 << 40 is %d\n", one << shift);
 	return 0;
 }
 
@@ -349,13 +415,16 @@ struct provoke_trigger {
 
 static const struct provoke_trigger provoke_triggers[] = {
 	{ "LOCKDEP_CIRCULAR", provoke_lockdep_circular },
+	{ "LOCKDEP_RECURSIVE", provoke_lockdep_recursive },
 	{ "LOCKDEP_HELD_LOCK_FREED", provoke_lockdep_held_lock_freed },
 	{ "LOCKDEP_SUSPICIOUS_RCU", provoke_lockdep_suspicious_rcu },
 	{ "LOCKDEP_BAD_UNLOCK", provoke_lockdep_bad_unlock },
 	{ "LOCKDEP_INCONSISTENT", provoke_lockdep_inconsistent },
+	{ "LOCKDEP_NON_STATIC_KEY", provoke_lockdep_non_static_key },
 	{ "ODEBUG_FREE_ACTIVE", provoke_odebug_free_active },
 	{ "KASAN_GLOBAL_OOB", provoke_kasan_global_oob },
 	{ "KASAN_INVALID_FREE", provoke_kasan_invalid_free },
+	{ "UBSAN_SHIFT", provoke_ubsan_shift },
 	{ "SLUB_REDZONE", provoke_slub_redzone },
 	{ "SLUB_DOUBLE_FREE", provoke_slub_double_free },
 	{ "SLUB_POISON", provoke_slub_poison },
