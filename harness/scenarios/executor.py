@@ -126,8 +126,13 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
     # Calls that were in the kernel when the device went away.
     calls: list[dict[str, Any]] = []
     for node in held:
-        if node.call is None or (not node.call.loop and node.label not in lost):
-            # Nothing went away (rmmod refused): a blocked call rightly stays blocked.
+        if node.call is None:
+            continue
+        if not node.call.loop and node.label not in lost:
+            # Nothing went away (rmmod refused): a blocked call rightly stays
+            # blocked, until user space itself ends it.
+            calls.append({"node": node.label, **node.call.to_dict(since=t0),
+                          "released": node.unblock(BLOCKED_CALL_BOUND)})
             continue
         out = (node.call.stop if node.call.loop else node.call.join)(BLOCKED_CALL_BOUND)
         info = node.call.to_dict(since=t0)

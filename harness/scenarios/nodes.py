@@ -275,6 +275,16 @@ class HeldNode:
             self.maps.clear()
         return "ok"
 
+    def unblock(self, timeout: float) -> str:
+        """End a blocked call on a device that is still there, as an application
+        would: STREAMOFF wakes every vb2 waiter (DQBUF, poll, select). Until the
+        call returns it holds the file, and with it the driver's module."""
+        assert self.call is not None and self.fd is not None
+        how = errno_name(attempt(lambda: v4l2.streamoff(self.fd)))
+        if self.call.join(timeout):
+            return f"STREAMOFF {how}, call returned {self.call.result}"
+        return f"STREAMOFF {how}, call still blocked"
+
     def close(self) -> str:
         if self.fd is None:
             return "ok"
