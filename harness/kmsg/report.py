@@ -222,6 +222,9 @@ class _Report:
     indices: list[int]  # lines of the report, in order
     ended_by: str  # "end-marker", "stack", "next-report", "eof", "too-long"
     stack_done: bool
+    # Lines of the report before it that arrived inside this one (two CPUs
+    # oopsing at once, without caller ids to tell their lines apart).
+    interleaved: bool = False
 
 
 def _find_headers(text: str, table: LineTable) -> list[_Header]:
@@ -267,7 +270,9 @@ def parse_log(text: str) -> list[Finding]:
             # caused it is already a finding.
             findings[-1].extra.setdefault("panic", reason.strip())
             continue
-        report = _collect(table, header, by_index, consumed, used)
+        cut = bool(findings) and "next report began before this one ended" in (
+            findings[-1].corrupted_reason or "")
+        report = _collect(table, header, by_index, consumed, used, after_cut=cut)
         used.update(report.indices)
         for i in report.indices:
             ln = table[i]
@@ -362,7 +367,11 @@ def _collect(
     by_index: dict[int, _Header],
     consumed: set[int],
     used: set[int],
+    after_cut: bool = False,
 ) -> _Report:
+    """The lines of the report opened by `header`. `after_cut`: the report
+    before it was cut short by this one, so its end marker may still come,
+    among this report's first lines."""
     pattern = header.pattern
     context = header.line.context
     indices, banner = _preamble(table, header.index, context, used)
@@ -379,6 +388,8 @@ def _collect(
     ended_by = "eof"
     waited = 0
     last_header = len(indices)
+    interleaved = False
+    pc_seen = False
     i = header.index + 1
     stop = min(len(table), header.index + _MAX_SCAN_LINES)
     while i < stop:
@@ -412,8 +423,16 @@ def _collect(
                     break
             elif state == 1 and is_frame:
                 state = 2
+        if (after_cut and not (frames_seen or pc_seen) and pattern.end is not End.STACK
+                and _is_end(pattern.end, text, banner)):
+            # An end marker before this report has shown a single register or
+            # frame is the cut report's own: it ended here, on another CPU.
+            interleaved = True
+            i += 1
+            continue
         indices.append(i)
         frames_seen = frames_seen or is_frame
+        pc_seen = pc_seen or parse_pc(text) is not None
         if "Sending NMI from CPU" in text:
             # Backtraces of the other CPUs follow, each under its own [Cn].
             nmi_backtrace = True
@@ -427,7 +446,7 @@ def _collect(
     else:
         if stop < len(table):
             ended_by = "too-long"
-    return _Report(headers, indices, ended_by, state == 2)
+    return _Report(headers, indices, ended_by, state == 2, interleaved)
 
 
 def _is_frame(text: str) -> bool:
@@ -753,6 +772,8 @@ def _corruption(
     choice: Choice,
 ) -> list[str]:
     reasons: list[str] = []
+    if report.interleaved:
+        reasons.append("interleaved with the report before it (no caller ids)")
     if _TIMESTAMP_IN_TEXT_RE.search(texts[at]):
         reasons.append("garbled header: another line is mixed into it")
     has_frames = any(s.frames for s in sections)
