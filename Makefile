@@ -42,7 +42,7 @@ run: kernels
 
 test: kernels
 	$(BIN)/ruff check harness tests
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/pytest -m 'not vm' $(PYTEST_ARGS)
