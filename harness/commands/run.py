@@ -81,8 +81,11 @@ def _race(args: argparse.Namespace, profile) -> int:
         if s.get("first_report"):
             fr = s["first_report"]
             print(f"  first kernel report at {fr['kernel_time']:.3f} s, cycle {fr.get('cycle')}")
-    for f in result.findings:
-        print(f"FINDING {f.title}  [{f.signature}]")
+    from harness.kmsg.report import dedup
+
+    for group in dedup(result.findings):
+        times = f" (x{group.count})" if group.count > 1 else ""
+        print(f"FINDING {group.first.title}{times}  [{group.signature}]")
     if result.boot.outcome != "done":
         print(f"guest {result.boot.outcome}: {result.boot.message}")
     print("PASS: no kernel report in the race" if not result.failed else "FAIL")
