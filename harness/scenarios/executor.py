@@ -28,10 +28,13 @@ from harness.scenarios.contracts import (
     STALE_IOCTL_ERRNOS,
     ContractResult,
 )
+from harness.scenarios.kernel_log import KmsgWatch
 from harness.scenarios.model import After, Disruption, Scenario
 from harness.scenarios.nodes import HeldNode, errno_name
 
 SCENARIO_DEADLINE = 120.0
+# Seconds a scenario may go on once the kernel has printed a report.
+AFTER_REPORT_GRACE = 20.0
 RESTREAM_FRAMES = 5
 # Taint bits that are information only: P (proprietary), O (out-of-tree), E (unsigned).
 BENIGN_TAINT = (1 << 0) | (1 << 12) | (1 << 13)
@@ -333,12 +336,20 @@ def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
         os._exit(0)
     os.close(wfd)
     chunks, end = [], time.monotonic() + deadline
+    # Once the kernel has reported, a scenario still running is most likely
+    # stuck behind the task that oopsed: it gets a short grace, not the whole
+    # deadline, so a crashing driver costs seconds per scenario, not minutes.
+    watch = _kernel_watch()
     with os.fdopen(rfd) as r:
         while time.monotonic() < end:
             if select.select([r], [], [], 1.0)[0]:
                 data = r.read()
                 chunks.append(data)
                 break
+            if watch is not None and watch.fired.is_set():
+                end = min(end, time.monotonic() + AFTER_REPORT_GRACE)
+    if watch is not None:
+        watch.stop()
     text = "".join(chunks)
     status = _reap(pid)
     if not text:
@@ -348,6 +359,17 @@ def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
     if status is None:
         rec["stuck_process"] = True  # a thread still in the kernel keeps it from exiting
     return rec
+
+
+def _kernel_watch() -> KmsgWatch | None:
+    from harness.kmsg.classify import PREFILTER
+
+    try:
+        watch = KmsgWatch(PREFILTER)
+    except OSError:  # no /dev/kmsg to read (a board without it): the full deadline
+        return None
+    watch.start()
+    return watch
 
 
 def _reap(pid: int, timeout: float = 5.0) -> str | None:

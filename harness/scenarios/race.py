@@ -17,7 +17,6 @@ import multiprocessing as mp
 import os
 import random
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from harness.profiles import DriverProfile
 from harness.scenarios import disrupt
 from harness.scenarios.contracts import DISRUPTION_BOUND
 from harness.scenarios.executor import kmsg_marker
+from harness.scenarios.kernel_log import KmsgWatch
 from harness.uapi import media, subdev
 from harness.uapi import videodev2 as v4l2
 
@@ -115,42 +115,6 @@ def worker(index: int, seed: int, kinds: list[str], stop_at: float, stop: Any,
         iterations += 1
         counter.value = iterations
     out.put({"worker": index, "iterations": iterations, "results": dict(seen)})
-
-
-class KmsgWatch(threading.Thread):
-    """Follows /dev/kmsg from now on; remembers the first line that starts a report."""
-
-    def __init__(self, pattern: re.Pattern[str]):
-        super().__init__(name="kmsg-watch", daemon=True)
-        self.pattern = pattern
-        self.first: dict[str, Any] | None = None
-        self.fired = threading.Event()
-        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-        os.lseek(self.fd, 0, os.SEEK_END)
-
-    def run(self) -> None:
-        import select
-
-        while not self.fired.is_set():
-            select.select([self.fd], [], [], 0.5)
-            while True:
-                try:
-                    record = os.read(self.fd, 8192).decode(errors="replace")
-                except BlockingIOError:
-                    break
-                except OSError as e:  # EPIPE: overwritten records; go on
-                    if e.errno == errno.EPIPE:
-                        continue
-                    return
-                head, _, message = record.partition(";")
-                if "v4l2-unplug:" in message:
-                    continue
-                if self.pattern.search(message):
-                    fields = head.split(",")
-                    self.first = {"kernel_time": int(fields[2]) / 1e6,
-                                  "message": message.strip()}
-                    self.fired.set()
-                    break
 
 
 def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,

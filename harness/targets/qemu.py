@@ -47,7 +47,7 @@ def base_cmdline(arch: Arch) -> tuple[str, ...]:
 BASE_CMDLINE = base_cmdline(ARCHES["x86_64"])
 
 
-POWEROFF_TIMEOUT = 30.0
+POWEROFF_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
