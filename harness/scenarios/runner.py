@@ -40,12 +40,18 @@ class Outcome:
 
     def judge(self) -> None:
         status = self.record.get("status")
+        # The kernel's reports say what broke; a hang or a lost process is
+        # what it did to the scenario, so it comes after them.
+        titles = [f.title for f in self.findings]
         if status == "hang":
-            self.verdict, self.reason = "hang", self.record.get("error", "")
+            self.verdict = "hang"
+            self.reason = "; ".join([*titles, self.record.get("error", "")])
         elif status == "error":
-            self.verdict, self.reason = "error", self.record.get("error", "")
+            self.verdict = "error"
+            self.reason = "; ".join([*titles, self.record.get("error", "")])
         elif status == "crashed":
-            self.verdict, self.reason = "fail", self.record.get("error", "")
+            self.verdict = "fail"
+            self.reason = "; ".join([*titles, self.record.get("error", "")])
         elif self.findings or self.failed_contracts:
             self.verdict = "fail"
             parts = [f.title for f in self.findings]
