@@ -26,13 +26,15 @@ def test_race_hammers_every_node_kind_while_vimc_unbinds(kernel, tmp_path: Path)
     assert stats["cycles"] >= 1 and stats["steps"].get("unbind:ok", 0) >= 1
     assert len(stats["workers"]) == 3
     assert sum(w["iterations"] for w in stats["workers"]) > 0
-    opened = {k for w in stats["workers"] for k in w["results"] if k.endswith(":ok")}
-    assert opened, "no call on any node succeeded"
     if stats["stopped_early"]:
         # the race stopped at a report, and the host found that report after the race began
         assert result.findings, stats["first_report"]
         assert stats["first_report"]["cycle"] >= 1
     else:
+        # A worker killed by an oops takes its per-call counts with it; a
+        # whole race must have made calls that succeeded.
+        opened = {k for w in stats["workers"] for k in w["results"] if k.endswith(":ok")}
+        assert opened, "no call on any node succeeded"
         assert stats["duration"] >= DURATION - 1
         assert not result.findings
     console = (tmp_path / "boot-01" / "console.log").read_text()
