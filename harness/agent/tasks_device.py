@@ -279,8 +279,10 @@ def stream_cost(channel: EventChannel, capture: str, frames: int = 300,
         "frames": frames,
         "harness": {"frames": ours.frames, "cpu": round(ours_cpu, 3), "wall": round(ours_wall, 2),
                     "errors": ours.errors[:3]},
-        # v4l2-ctl prints one '<' per dequeued frame when it does not save them.
-        "v4l2_ctl": {"status": proc.returncode, "frames": proc.stdout.count("<"),
+        # v4l2-ctl prints one '<' per dequeued frame (on stderr) when it does
+        # not save them.
+        "v4l2_ctl": {"status": proc.returncode,
+                     "frames": (proc.stdout + proc.stderr).count("<"),
                      "cpu": round(theirs_cpu, 3), "wall": round(theirs_wall, 2),
                      "stderr": proc.stderr[-300:]},
     }
