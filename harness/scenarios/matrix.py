@@ -27,6 +27,8 @@ SINGLE_DISRUPTIONS = (Disruption.UNBIND, Disruption.RMMOD, Disruption.UNBIND_BIN
 # from under its own pipeline and from beside another one.
 TARGET_STAGES = (Stage.OPENED, Stage.STREAMING, Stage.BLOCKED_DQBUF)
 GROUP_DISRUPTIONS = (Disruption.UNBIND, Disruption.UNBIND_RMMOD, Disruption.UNBIND_BIND)
+IDLE_DISRUPTIONS = (Disruption.UNBIND_BIND, Disruption.RMMOD, Disruption.UNBIND_RMMOD,
+                    Disruption.CYCLES)
 CYCLES = 5
 
 
@@ -60,25 +62,28 @@ def stages(profile: DriverProfile, kind: NodeKind) -> tuple[Stage, ...]:
 
 def build_matrix(profile: DriverProfile) -> list[Scenario]:
     out: list[Scenario] = []
-    if not profile.sysfs_unbind:
-        # Without sysfs unbind of the driver's own devices, they go with the
-        # module only; unbind targets (receivers, sources) still unbind.
-        return _without_driver_unbind(profile)
+    # Without sysfs unbind of the driver's own devices (suppress_bind_attrs)
+    # they go with the module only; the unbind targets (receivers, sources)
+    # still unbind on their own.
+    driver_unbind = profile.sysfs_unbind
+    single = SINGLE_DISRUPTIONS if driver_unbind else (Disruption.RMMOD,)
+    group = GROUP_DISRUPTIONS if driver_unbind else (Disruption.RMMOD,)
+    idle = IDLE_DISRUPTIONS if driver_unbind else (Disruption.RMMOD,)
     primary, *other_captures = profile.capture_entities
     first_subdev, *other_subdevs = profile.subdev_entities
 
     for stage in stages(profile, NodeKind.VIDEO):
-        for d in SINGLE_DISRUPTIONS:
+        for d in single:
             out.append(_scenario((Hold(NodeKind.VIDEO, stage, primary),), d))
-    for entity in other_captures:
+    for entity in other_captures if driver_unbind else ():
         out.append(_scenario((Hold(NodeKind.VIDEO, Stage.STREAMING, entity),), Disruption.UNBIND))
     for stage in stages(profile, NodeKind.MEDIA):
-        for d in SINGLE_DISRUPTIONS:
+        for d in single:
             out.append(_scenario((Hold(NodeKind.MEDIA, stage),), d))
     for stage in stages(profile, NodeKind.SUBDEV):
-        for d in SINGLE_DISRUPTIONS:
+        for d in single:
             out.append(_scenario((Hold(NodeKind.SUBDEV, stage, first_subdev),), d))
-    for entity in other_subdevs:
+    for entity in other_subdevs if driver_unbind else ():
         out.append(_scenario((Hold(NodeKind.SUBDEV, Stage.OPENED, entity),), Disruption.UNBIND))
 
     # v4l-utils contrib/test/test-media: every node held open (sleep N < node),
@@ -90,16 +95,18 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
     )
     streaming = (Hold(NodeKind.VIDEO, Stage.STREAMING, primary),
                  *(h for h in everything if h.entity != primary))
-    for d in GROUP_DISRUPTIONS:
+    for d in group:
         out.append(_scenario(everything, d, group="all_nodes_open"))
         out.append(_scenario(streaming, d, group="all_nodes_open_streaming"))
 
-    out.append(_scenario((), Disruption.UNBIND_BIND, group="idle"))
-    # The module's exit with nothing open: with the device bound, and after unbind.
-    out.append(_scenario((), Disruption.RMMOD, group="idle"))
-    out.append(_scenario((), Disruption.UNBIND_RMMOD, group="idle"))
-    out.append(_scenario((), Disruption.CYCLES, group="idle", cycles=CYCLES))
-    out.append(_scenario(everything, Disruption.CYCLES, group="all_nodes_open", cycles=CYCLES))
+    # Nothing held: rebinding, the module's exit (with the device bound, and
+    # after unbind), repeated cycles.
+    for d in idle:
+        out.append(_scenario((), d, group="idle",
+                             cycles=CYCLES if d is Disruption.CYCLES else 1))
+    if driver_unbind:
+        out.append(_scenario(everything, Disruption.CYCLES, group="all_nodes_open",
+                             cycles=CYCLES))
 
     for target in profile.unbind_targets:
         for entity in profile.capture_entities:
@@ -111,37 +118,6 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
         out.append(_scenario((), Disruption.UNBIND_BIND, group="idle", target=target.name))
     names = [s.name for s in out]
     assert len(names) == len(set(names)), "scenario names must be unique"
-    return out
-
-
-def _without_driver_unbind(profile: DriverProfile) -> list[Scenario]:
-    out: list[Scenario] = []
-    primary = profile.capture_entities[0]
-    for stage in stages(profile, NodeKind.VIDEO):
-        out.append(_scenario((Hold(NodeKind.VIDEO, stage, primary),), Disruption.RMMOD))
-    for stage in stages(profile, NodeKind.MEDIA):
-        out.append(_scenario((Hold(NodeKind.MEDIA, stage),), Disruption.RMMOD))
-    for stage in stages(profile, NodeKind.SUBDEV):
-        out.append(_scenario((Hold(NodeKind.SUBDEV, stage, profile.subdev_entities[0]),),
-                             Disruption.RMMOD))
-    everything = (
-        Hold(NodeKind.MEDIA, Stage.OPENED),
-        *(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.capture_entities),
-        *(Hold(NodeKind.SUBDEV, Stage.OPENED, e) for e in profile.subdev_entities),
-    )
-    streaming = (Hold(NodeKind.VIDEO, Stage.STREAMING, primary),
-                 *(h for h in everything if h.entity != primary))
-    out.append(_scenario(everything, Disruption.RMMOD, group="all_nodes_open"))
-    out.append(_scenario(streaming, Disruption.RMMOD, group="all_nodes_open_streaming"))
-    out.append(_scenario((), Disruption.RMMOD, group="idle"))
-    for target in profile.unbind_targets:
-        for entity in profile.capture_entities:
-            for stage in TARGET_STAGES:
-                out.append(_scenario((Hold(NodeKind.VIDEO, stage, entity),), Disruption.UNBIND,
-                                     target=target.name))
-        out.append(_scenario(streaming, Disruption.UNBIND, group="all_nodes_open_streaming",
-                             target=target.name))
-        out.append(_scenario((), Disruption.UNBIND_BIND, group="idle", target=target.name))
     return out
 
 
