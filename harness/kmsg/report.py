@@ -256,6 +256,7 @@ def parse_log(text: str) -> list[Finding]:
     used: set[int] = set()  # lines that belong to a report
     printed: set[tuple[float, str, str]] = set()
     findings: list[Finding] = []
+    previous: _Report | None = None
     for header in headers:
         if header.index in consumed:
             continue
@@ -270,9 +271,12 @@ def parse_log(text: str) -> list[Finding]:
             # caused it is already a finding.
             findings[-1].extra.setdefault("panic", reason.strip())
             continue
-        cut = bool(findings) and "next report began before this one ended" in (
-            findings[-1].corrupted_reason or "")
+        # A report that expects an end marker and was cut short by this one
+        # may still print that marker among this one's first lines.
+        cut = (previous is not None and previous.ended_by == "next-report"
+               and previous.headers[0].pattern.end is not End.STACK)
         report = _collect(table, header, by_index, consumed, used, after_cut=cut)
+        previous = report
         used.update(report.indices)
         for i in report.indices:
             ln = table[i]

@@ -42,16 +42,11 @@ class Outcome:
         status = self.record.get("status")
         # The kernel's reports say what broke; a hang or a lost process is
         # what it did to the scenario, so it comes after them.
-        titles = [f.title for f in self.findings]
-        if status == "hang":
-            self.verdict = "hang"
-            self.reason = "; ".join([*titles, self.record.get("error", "")])
-        elif status == "error":
-            self.verdict = "error"
-            self.reason = "; ".join([*titles, self.record.get("error", "")])
-        elif status == "crashed":
-            self.verdict = "fail"
-            self.reason = "; ".join([*titles, self.record.get("error", "")])
+        ended = {"hang": "hang", "error": "error", "crashed": "fail"}.get(status or "")
+        if ended is not None:
+            self.verdict = ended
+            titles = [f.title for f in self.findings]
+            self.reason = "; ".join(filter(None, [*titles, self.record.get("error", "")]))
         elif self.findings or self.failed_contracts:
             self.verdict = "fail"
             parts = [f.title for f in self.findings]
