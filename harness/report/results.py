@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.kernels.kernel import Kernel
 from harness.kmsg.report import Finding
-from harness.scenarios.runner import Outcome, RaceResult, RunResult
+from harness.scenarios.runner import Outcome, RaceResult, RunResult, race_failed
 
 SCHEMA = 1
 
@@ -121,8 +121,7 @@ def race_ktap(doc: dict[str, Any]) -> str:
     for key in ("stuck_disruption", "stuck_workers"):
         if stats.get(key):
             lines.append(f"# {name}: {key.replace('_', ' ')}: {stats[key]}")
-    failed = (findings or stats.get("stuck_disruption") or stats.get("stuck_workers")
-              or "error" in stats or doc.get("outcome", "done") != "done")
+    failed = race_failed(stats, bool(findings), doc.get("outcome", "done"))
     lines.append(f"{'not ok' if failed else 'ok'} 1 {name}")
     return "\n".join(lines) + "\n"
 

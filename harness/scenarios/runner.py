@@ -178,8 +178,14 @@ class RaceResult:
 
     @property
     def failed(self) -> bool:
-        return bool(self.findings or self.stats.get("stuck_disruption")
-                    or self.stats.get("stuck_workers") or self.boot.outcome != "done")
+        return race_failed(self.stats, bool(self.findings), self.boot.outcome)
+
+
+def race_failed(stats: dict[str, Any], reported: bool, outcome: str) -> bool:
+    """A race fails on a kernel report, a stuck disruptor or worker, a guest that
+    did not finish, or a race that could not run at all."""
+    return bool(reported or stats.get("stuck_disruption") or stats.get("stuck_workers")
+                or "error" in stats or outcome != "done")
 
 
 def run_race(target: QemuTarget, driver: str, duration: float, seed: int, workers: int,

@@ -50,3 +50,13 @@ def test_race_ktap_fails_on_a_report_or_a_stuck_worker() -> None:
     assert "# race_seed_7_unbind: general protection fault in subdev_open" in found
     assert found.endswith("not ok 1 race_seed_7_unbind\n")
     assert race_ktap(_doc([], stuck_workers=[1])).endswith("not ok 1 race_seed_7_unbind\n")
+
+
+def test_a_race_that_could_not_run_fails_in_ktap_and_exit_status_alike() -> None:
+    from harness.scenarios.runner import race_failed
+
+    errored = {"stats": {"error": "RuntimeError: vimc not loaded"}, "findings": [],
+               "outcome": "done"}
+    assert race_ktap(errored).endswith("not ok 1 race_seed_0_unbind\n")
+    assert race_failed(errored["stats"], False, "done")
+    assert not race_failed(_doc([])["stats"], False, "done")
