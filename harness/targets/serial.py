@@ -277,51 +277,79 @@ class SerialShell:
         self.ready = False
 
     def login(self, timeout: float) -> None:
-        """Get to a shell, logging in if the console asks; turn echo off."""
+        """Get to a shell, logging in if the console asks; turn echo off.
+
+        Only a refusal of the name or password typed here counts against the
+        login: the keystrokes that wake the line up may themselves be read as
+        a name and refused, and a slow getty reads them after prompts the
+        harness has already seen.
+        """
         end = time.monotonic() + timeout
-        failures = 0
+        refused = 0
         tok = secrets.token_hex(4)
         # Arithmetic keeps the marker out of the command's echo.
         shell = {"shell": re.compile(f"{tok}-42".encode())}
+        seen = "unknown"  # what the line last asked for
         with self.console.exclusive() as child:
             while True:
                 if time.monotonic() > end:
+                    why = " (Login incorrect)" if refused else ""
                     raise DeadlinePassed(f"no shell on serial console {self.console.device} "
-                                         f"within {timeout:.0f} s")
-                child.buffer = b""
-                self.console.write(b"\r")
-                seen = _expect(child, PROMPTS, 0.5)
-                if seen == "timeout":  # quiet: perhaps a shell prompt
-                    self.console.write(f"echo {tok}-$((6*7))\r".encode())
-                    seen = _expect(child, {**shell, **PROMPTS}, 4)
-                if seen == "password":
-                    # Asked for a password for no user of ours (our wake-up was
-                    # taken as a name): let it fail and start over.
+                                         f"within {timeout:.0f} s{why}")
+                if seen == "unknown":
+                    child.buffer = b""
                     self.console.write(b"\r")
-                    _expect(child, {"login": LOGIN}, 5)
-                    seen = "login"
-                if seen == "login":
-                    self.console.write(f"{self.user}\r".encode())
-                    seen = _expect(child, PROMPTS, 2)
+                    seen = _expect(child, PROMPTS, 0.5)
+                    if seen == "timeout":  # quiet: perhaps a shell prompt
+                        self.console.write(f"echo {tok}-$((6*7))\r".encode())
+                        seen = _expect(child, {**shell, **PROMPTS}, 4)
+                if seen == "eof" or self.console.gone:
+                    raise TargetError(f"serial console {self.console.device} went away")
+                if seen == "shell":
+                    break
+                seen = self._settle(child, seen)
+                if seen == "password":
+                    # A password for a name we did not type (the wake-up was
+                    # read as one): let it be refused, then a prompt follows.
+                    self.console.write(b"\r")
+                    seen = "incorrect"
+                    continue
+                if seen != "login":
+                    seen = "unknown"
+                    continue
+                self.console.write(f"{self.user}\r".encode())
+                seen = _expect(child, PROMPTS, 2)
                 if seen == "password":
                     if self.password is None:
                         raise TargetError(f"serial console {self.console.device} asks for "
                                           f"{self.user}'s password: add ?password=... to the "
                                           f"target")
                     self.console.write(f"{self.password}\r".encode())
-                    seen = _expect(child, PROMPTS, 2)
-                if seen == "eof" or self.console.gone:
-                    raise TargetError(f"serial console {self.console.device} went away")
-                if seen == "shell":
-                    break
-                if seen in ("incorrect", "login", "password"):
-                    failures += 1
-                    if failures >= 3:
+                    # login(1) waits a few seconds before it says a password was wrong.
+                    seen = _expect(child, PROMPTS, 5)
+                if seen == "incorrect":
+                    refused += 1
+                    if refused >= 3:
                         raise TargetError(f"login as {self.user} failed on serial console "
-                                          f"{self.console.device}")
+                                          f"{self.console.device}: Login incorrect, "
+                                          f"{refused} times")
+                elif seen != "login":
+                    seen = "unknown"  # logged in, perhaps: look for a shell
         self.console.sink.lines.clear()
         self.ready = True
         self.run("stty -echo", timeout=10)
+
+    @staticmethod
+    def _settle(child: pexpect.fdpexpect.fdspawn, seen: str) -> str:
+        """The last prompt once the line falls quiet: what was typed before is
+        read by the prompts that come first, so a name is typed after them."""
+        for _ in range(10):
+            # A refusal is followed by a new prompt, after login's delay.
+            nxt = _expect(child, PROMPTS, 5.0 if seen == "incorrect" else 0.5)
+            if nxt in ("timeout", "eof"):
+                break
+            seen = nxt
+        return seen
 
     def run(self, command: str, timeout: float = 30.0, data: bytes | None = None,
             wait_for: str | None = None) -> tuple[int, list[str]]:

@@ -301,18 +301,43 @@ while True:
 """
 
 
-@pytest.fixture
-def getty():
-    """A pty whose far end asks for a login, then runs sh; yields the master side."""
+# `v4l2-unplug serve`'s guest: root needs no password, any other name
+# (an empty one too) is refused, and the next prompt comes a second later.
+# It answers slowly, as a loaded guest under TCG does, so what the harness
+# types while it waits is read by the prompts that follow.
+SLOW_GETTY = """
+import os, time
+while True:
+    user = input("\\nv4l2-unplug-board login: ")
+    time.sleep(0.7)
+    if user == "root":
+        os.execvp("sh", ["sh", "-i"])
+    print("Login incorrect")
+    time.sleep(1)
+"""
+
+
+def _spawn_on_pty(program: str):
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", GETTY], stdin=slave, stdout=slave,
+    proc = subprocess.Popen([sys.executable, "-c", program], stdin=slave, stdout=slave,
                             stderr=slave, start_new_session=True)
     os.close(slave)
     yield master
     proc.kill()
     proc.wait()
+
+
+@pytest.fixture
+def getty():
+    """A pty whose far end asks for a login, then runs sh; yields the master side."""
+    yield from _spawn_on_pty(GETTY)
+
+
+@pytest.fixture
+def slow_getty():
+    yield from _spawn_on_pty(SLOW_GETTY)
 
 
 @pytest.mark.parametrize(("password", "says"), [("pw", None), (None, "password"),
@@ -332,5 +357,18 @@ def test_serial_login(getty: int, password: str | None, says: str | None) -> Non
         # the command's own text is not echoed back once logged in
         status, out = shell.run("printf 'a\\nb\\n'", timeout=10)
         assert (status, out) == (0, ["a", "b"])
+    finally:
+        console.close()
+
+
+def test_serial_login_on_a_slow_getty_that_refuses_empty_names(slow_getty: int) -> None:
+    """The wake-up keystrokes are refused as names; that is not a failed login."""
+    from harness.targets.serial import SerialConsole, SerialShell
+
+    console = SerialConsole("pty", fd=os.dup(slow_getty))
+    shell = SerialShell(console, "root")
+    try:
+        shell.login(timeout=60)
+        assert shell.run("echo in", timeout=10) == (0, ["in"])
     finally:
         console.close()
