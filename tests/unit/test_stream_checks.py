@@ -61,6 +61,14 @@ def test_only_the_payload_counts() -> None:
     assert not is_blank(buf)
 
 
+def test_a_frame_written_only_at_its_end_is_not_blank() -> None:
+    # the sample reaches the last bytes of the payload
+    frame = bytearray(640 * 480 * 3)
+    frame[-256:] = bytes(range(256))
+    assert not is_blank(frame)
+    assert is_blank(frame, len(frame) - 256)
+
+
 def test_blank_check_reads_an_mmap() -> None:
     with mmap.mmap(-1, 4096 * 4) as m:
         assert is_blank(m)
