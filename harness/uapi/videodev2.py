@@ -1059,7 +1059,7 @@ class _BufferArg:
             bytesused=buf.bytesused,
             flags=buf.flags,
             field=buf.field,
-            timestamp_ns=buf.timestamp.tv_sec * 1_000_000_000 + buf.timestamp.tv_usec * 1000,
+            timestamp_ns=timestamp_ns(buf),
             sequence=buf.sequence,
             m=0 if self.planes is not None else _buffer_m(buf, buf.memory),
             length=buf.length,
@@ -1132,6 +1132,45 @@ def dqbuf(
     arg = _BufferArg(0, buf_type, memory)
     ioc.ioctl(fd, VIDIOC_DQBUF, arg.buf, "VIDIOC_DQBUF")
     return arg.value()
+
+
+class CaptureQueue:
+    """QBUF and DQBUF on a single-planar capture queue, for a loop that runs once a frame.
+
+    Each buffer's v4l2_buffer is built once and copied for every call, and
+    DQBUF's struct is read in place instead of becoming a Buffer: under TCG,
+    building a struct from keywords and reading every field back cost the
+    harness more CPU a frame than the two ioctls themselves.
+    """
+
+    def __init__(self, fd: int, memory: int = V4L2_MEMORY_MMAP) -> None:
+        self.fd = fd
+        self.memory = memory
+        self._queued: dict[int, bytes] = {}
+        self._dequeued = bytes(v4l2_buffer(type=V4L2_BUF_TYPE_VIDEO_CAPTURE, memory=memory))
+
+    def qbuf(self, index: int, *, m: int = 0, length: int = 0) -> None:
+        """VIDIOC_QBUF of buffer `index`; m and length as for qbuf()."""
+        template = self._queued.get(index)
+        if template is None:
+            buf = v4l2_buffer(index=index, type=V4L2_BUF_TYPE_VIDEO_CAPTURE,
+                              memory=self.memory, length=length)
+            if self.memory == V4L2_MEMORY_USERPTR:
+                buf.m.userptr = m
+            elif self.memory == V4L2_MEMORY_DMABUF:
+                buf.m.fd = m
+            template = self._queued[index] = bytes(buf)
+        ioc.ioctl(self.fd, VIDIOC_QBUF, v4l2_buffer.from_buffer_copy(template), "VIDIOC_QBUF")
+
+    def dqbuf(self) -> v4l2_buffer:
+        """VIDIOC_DQBUF: the kernel's struct itself (see dqbuf() for blocking)."""
+        buf = v4l2_buffer.from_buffer_copy(self._dequeued)
+        ioc.ioctl(self.fd, VIDIOC_DQBUF, buf, "VIDIOC_DQBUF")
+        return buf
+
+
+def timestamp_ns(buf: v4l2_buffer) -> int:
+    return buf.timestamp.tv_sec * 1_000_000_000 + buf.timestamp.tv_usec * 1000
 
 
 def streamon(fd: int, buf_type: int = V4L2_BUF_TYPE_VIDEO_CAPTURE) -> None:
