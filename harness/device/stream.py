@@ -111,7 +111,8 @@ class FrameChecker:
                                         f"{self.sizeimage}")
         if data is not None and bytesused and is_blank(data, bytesused):
             self.blank_frames += 1
-            self._frame_error(sequence, "blank (every sampled byte is the same)")
+            self._frame_error(sequence, f"blank ({BLANK_RUN_BYTES} bytes from the middle of "
+                                        f"the payload hold one value)")
 
     def _frame_error(self, sequence: int | None, message: str) -> None:
         at = f"frame {self.frames}" + ("" if sequence is None else f" (sequence {sequence})")

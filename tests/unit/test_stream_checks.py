@@ -138,7 +138,8 @@ def test_blank_frames_are_counted_and_reported() -> None:
     c.add(0, 1, len(frame), 0, frame)
     c.add(1, 2, len(frame), 0, bytes(len(frame)))
     assert c.blank_frames == 1
-    assert c.errors == ["frame 2 (sequence 1): blank (every sampled byte is the same)"]
+    assert c.errors == ["frame 2 (sequence 1): blank (4096 bytes from the middle of the payload "
+                        "hold one value)"]
 
 
 def test_read_io_has_no_sequence_or_timestamp() -> None:
