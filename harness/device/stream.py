@@ -370,7 +370,7 @@ def _queue_frames(
             checker.add(buf.sequence, v4l2.timestamp_ns(buf), buf.bytesused, buf.flags,
                         bufs.views[buf.index])
             if checker.frames < frames:
-                queue.qbuf(buf.index, **bufs.queue_args[buf.index])
+                queue.requeue(buf)
     finally:
         if streaming:
             try:

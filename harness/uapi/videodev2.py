@@ -1162,6 +1162,11 @@ class CaptureQueue:
             template = self._queued[index] = bytes(buf)
         ioc.ioctl(self.fd, VIDIOC_QBUF, v4l2_buffer.from_buffer_copy(template), "VIDIOC_QBUF")
 
+    def requeue(self, buf: v4l2_buffer) -> None:
+        """VIDIOC_QBUF of a buffer as DQBUF returned it: the kernel filled in
+        its index, memory and where it lives, as QBUF wants them."""
+        ioc.ioctl(self.fd, VIDIOC_QBUF, buf, "VIDIOC_QBUF")
+
     def dqbuf(self) -> v4l2_buffer:
         """VIDIOC_DQBUF: the kernel's struct itself (see dqbuf() for blocking)."""
         buf = v4l2_buffer.from_buffer_copy(self._dequeued)
