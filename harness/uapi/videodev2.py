@@ -1138,9 +1138,9 @@ class CaptureQueue:
     """QBUF and DQBUF on a single-planar capture queue, for a loop that runs once a frame.
 
     Each buffer's v4l2_buffer is built once and copied for every call, and
-    DQBUF's struct is read in place instead of becoming a Buffer: under TCG,
-    building a struct from keywords and reading every field back cost the
-    harness more CPU a frame than the two ioctls themselves.
+    DQBUF's struct is read in place (and queued again) instead of becoming a
+    Buffer: in a TCG guest, building a struct from keywords and reading every
+    field back was a large part of the CPU a frame cost the harness.
     """
 
     def __init__(self, fd: int, memory: int = V4L2_MEMORY_MMAP) -> None:
