@@ -356,9 +356,9 @@ def _queue_frames(
                 return
             exporting = VideoNode(exporter)
             bufs = _Buffers.dmabuf(exporting, granted, fmt.sizeimage)
-        queue = v4l2.CaptureQueue(fd, mem)
         for i in range(granted):
-            queue.qbuf(i, **bufs.queue_args[i])
+            v4l2.qbuf(fd, i, memory=mem, **bufs.queue_args[i])
+        queue = v4l2.CaptureQueue(fd, mem)
         v4l2.streamon(fd)
         streaming = True
         waiter = _Waiter(fd, wait)

@@ -1135,32 +1135,18 @@ def dqbuf(
 
 
 class CaptureQueue:
-    """QBUF and DQBUF on a single-planar capture queue, for a loop that runs once a frame.
+    """DQBUF and QBUF again on a single-planar capture queue, for a loop that runs
+    once a frame (the first QBUF of each buffer is qbuf()'s).
 
-    Each buffer's v4l2_buffer is built once and copied for every call, and
-    DQBUF's struct is read in place (and queued again) instead of becoming a
-    Buffer: in a TCG guest, building a struct from keywords and reading every
-    field back was a large part of the CPU a frame cost the harness.
+    DQBUF's struct is copied from one made once, read in place and queued
+    again as it is, instead of becoming a Buffer: in a TCG guest, building a
+    struct from keywords and reading every field back was a large part of the
+    CPU a frame cost the harness.
     """
 
     def __init__(self, fd: int, memory: int = V4L2_MEMORY_MMAP) -> None:
         self.fd = fd
-        self.memory = memory
-        self._queued: dict[int, bytes] = {}
         self._dequeued = bytes(v4l2_buffer(type=V4L2_BUF_TYPE_VIDEO_CAPTURE, memory=memory))
-
-    def qbuf(self, index: int, *, m: int = 0, length: int = 0) -> None:
-        """VIDIOC_QBUF of buffer `index`; m and length as for qbuf()."""
-        template = self._queued.get(index)
-        if template is None:
-            buf = v4l2_buffer(index=index, type=V4L2_BUF_TYPE_VIDEO_CAPTURE,
-                              memory=self.memory, length=length)
-            if self.memory == V4L2_MEMORY_USERPTR:
-                buf.m.userptr = m
-            elif self.memory == V4L2_MEMORY_DMABUF:
-                buf.m.fd = m
-            template = self._queued[index] = bytes(buf)
-        ioc.ioctl(self.fd, VIDIOC_QBUF, v4l2_buffer.from_buffer_copy(template), "VIDIOC_QBUF")
 
     def requeue(self, buf: v4l2_buffer) -> None:
         """VIDIOC_QBUF of a buffer as DQBUF returned it: the kernel filled in
