@@ -42,6 +42,7 @@ run: kernels
 
 test: kernels
 	$(BIN)/ruff check harness tests
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 unit: setup
@@ -52,6 +53,7 @@ bench: kernels
 
 lint: setup
 	$(BIN)/ruff check harness tests
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) reports *.egg-info
