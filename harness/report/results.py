@@ -11,11 +11,14 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.kernels.kernel import Kernel
 from harness.kmsg.report import Finding
 from harness.scenarios.runner import Outcome, RaceResult, RunResult, race_failed
+
+if TYPE_CHECKING:
+    from harness.targets.base import BoardKernel
 
 SCHEMA = 1
 
@@ -58,7 +61,7 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
     }
 
 
-def write(result: RunResult, kernel: Kernel, driver: str, report_dir: Path,
+def write(result: RunResult, kernel: Kernel | BoardKernel, driver: str, report_dir: Path,
           started: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     counts = Counter(o.verdict for o in result.outcomes)
     doc = {
@@ -92,7 +95,8 @@ def write_pages(doc: dict[str, Any], report_dir: Path) -> None:
     (report_dir / "report.html").write_text(html.run_page(doc, report_dir))
 
 
-def race_doc(result: RaceResult, kernel: Kernel, driver: str, started: float) -> dict[str, Any]:
+def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
+             started: float) -> dict[str, Any]:
     """results.json of a race run."""
     return {"schema": SCHEMA, "tool": "v4l2-unplug", "mode": "race", "driver": driver,
             "kernel": {"flavour": kernel.flavour, "release": kernel.release,

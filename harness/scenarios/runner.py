@@ -18,7 +18,8 @@ from harness.kmsg.report import Finding
 from harness.scenarios.attribution import BOOT, attribute, markers
 from harness.scenarios.executor import SCENARIO_DEADLINE
 from harness.scenarios.model import Scenario
-from harness.targets.qemu import Deadlines, GuestRun, QemuTarget
+from harness.targets.base import Target
+from harness.targets.qemu import Deadlines, GuestRun
 
 
 @dataclass
@@ -73,7 +74,7 @@ Progress = Callable[[Outcome, int, int], None]
 
 
 def run_scenarios(
-    target: QemuTarget,
+    target: Target,
     driver: str,
     scenarios: list[Scenario],
     report_dir: Path,
@@ -188,7 +189,7 @@ def race_failed(stats: dict[str, Any], reported: bool, outcome: str) -> bool:
                 or "error" in stats or outcome != "done")
 
 
-def run_race(target: QemuTarget, driver: str, duration: float, seed: int, workers: int,
+def run_race(target: Target, driver: str, duration: float, seed: int, workers: int,
              mode: str, report_dir: Path,
              progress: Callable[[dict[str, Any]], None] | None = None,
              kinds: list[str] | None = None) -> RaceResult:
