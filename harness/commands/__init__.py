@@ -12,6 +12,8 @@ from harness.kernels.kernel import Kernel
 
 if TYPE_CHECKING:
     from harness.targets.base import BoardKernel, Target
+    from harness.targets.serial import SerialTarget
+    from harness.targets.ssh import SshTarget
 
 PROG = "v4l2-unplug"
 
@@ -93,6 +95,7 @@ def target_from_args(args: argparse.Namespace) -> tuple[Target, Kernel | BoardKe
         spec = board["target"]
         console_spec = console_spec or board["console"]
         power = power or board["power"]
+    target: SshTarget | SerialTarget
     if spec.startswith("ssh://"):
         from harness.targets.serial import SerialConsole, parse_serial
         from harness.targets.ssh import SshTarget
