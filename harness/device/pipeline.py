@@ -431,14 +431,14 @@ def apply(graph: MediaGraph, plan: Plan) -> None:
         assert node is not None
         try:
             with VideoNode(node, video.entity) as v:
-                got = v.s_fmt(v4l2.fourcc(video.fourcc), video.width, video.height)
+                pix = v.s_fmt(v4l2.fourcc(video.fourcc), video.width, video.height)
         except OSError as e:
             raise PipelineError(f"{video.describe()}: VIDIOC_S_FMT on {node} failed: "
                                 f"{_why(e)}") from None
-        if (v4l2.fourcc_str(got.pixelformat), got.width, got.height) != (
+        if (v4l2.fourcc_str(pix.pixelformat), pix.width, pix.height) != (
                 video.fourcc, video.width, video.height):
             raise PipelineError(f'"{video.entity}": asked for {video.fourcc} '
-                                f"{video.width}x{video.height}, driver set {describe_pix(got)}")
+                                f"{video.width}x{video.height}, driver set {describe_pix(pix)}")
 
 
 def check(profile: DriverProfile, path: str, capture: str) -> MediaGraph:

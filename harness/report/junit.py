@@ -52,8 +52,8 @@ def _suite(name: str, cases: Iterable[ET.Element], properties: dict[str, str],
                                  ("skipped", "skipped")):
             if case.find(element) is not None:
                 counts[counter] += 1
-    for key, value in counts.items():
-        suite.set(key, str(value))
+    for key, count in counts.items():
+        suite.set(key, str(count))
     suite.set("time", f"{seconds:.3f}")
     return suite
 

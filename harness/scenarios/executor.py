@@ -294,8 +294,8 @@ def _rebind_restores(profile: DriverProfile, devices: list[str], baseline: dict[
                 contract, False,
                 f"{primary} streamed {streamed.frames}/{RESTREAM_FRAMES} frames after rebind"
                 f"{': ' + streamed.errors[0] if streamed.errors else ''}")
-    streamed = ", streamed again" if After.RESTREAM in scenario.after else ""
-    return ContractResult(contract, True, f"{len(now)} nodes back; reopened all{streamed}",
+    again = ", streamed again" if After.RESTREAM in scenario.after else ""
+    return ContractResult(contract, True, f"{len(now)} nodes back; reopened all{again}",
                           measured={"nodes": len(now)})
 
 
