@@ -327,6 +327,7 @@ def media_ctl_subtype(type_: int) -> str:
     """media-ctl's name for the subtype of a legacy media_entity_desc.type ("Sensor")."""
     subtype = type_ & MEDIA_ENT_SUBTYPE_MASK
     kind = type_ & MEDIA_ENT_TYPE_MASK
+    names: tuple[str, ...]
     if kind == MEDIA_ENT_T_DEVNODE:
         names = MEDIA_CTL_NODE_SUBTYPE_NAMES
     elif kind == MEDIA_ENT_T_V4L2_SUBDEV:
@@ -592,7 +593,7 @@ class Topology:
         return None
 
 
-def _array(ctype: type, count: int) -> tuple[ctypes.Array | None, int]:
+def _array(ctype: type[ctypes.Structure], count: int) -> tuple[ctypes.Array | None, int]:
     if count == 0:
         # A null pointer asks the kernel for the count only.
         return None, 0

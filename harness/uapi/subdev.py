@@ -431,7 +431,7 @@ class MbusCode:
 
 def enum_mbus_codes(fd: int, pad: int, which: int = V4L2_SUBDEV_FORMAT_ACTIVE) -> list[MbusCode]:
     """VIDIOC_SUBDEV_ENUM_MBUS_CODE for every index, until EINVAL."""
-    found = []
+    found: list[MbusCode] = []
     index = 0
     while True:
         _enum_guard("VIDIOC_SUBDEV_ENUM_MBUS_CODE", index)
@@ -458,7 +458,7 @@ def enum_frame_sizes(
     fd: int, pad: int, code: int, which: int = V4L2_SUBDEV_FORMAT_ACTIVE
 ) -> list[FrameSizeRange]:
     """VIDIOC_SUBDEV_ENUM_FRAME_SIZE for every index, until EINVAL."""
-    found = []
+    found: list[FrameSizeRange] = []
     index = 0
     while True:
         _enum_guard("VIDIOC_SUBDEV_ENUM_FRAME_SIZE", index)

@@ -778,7 +778,7 @@ def enum_fmt(
 ) -> list[FmtDesc]:
     """VIDIOC_ENUM_FMT for every index; mbus_code restricts the list on nodes with
     V4L2_CAP_IO_MC (0 means all)."""
-    found = []
+    found: list[FmtDesc] = []
     index = 0
     while True:
         _enum_guard("VIDIOC_ENUM_FMT", index)
@@ -1016,7 +1016,8 @@ class Buffer:
         return buf_flags_str(self.flags)
 
 
-def _plane_m(plane: v4l2_plane, memory: int) -> int:
+def _plane_m(plane: ctypes.Structure, memory: int) -> int:
+    # plane is a v4l2_plane: v4l2-python3's, untyped, so it is named by its base class.
     if memory == V4L2_MEMORY_USERPTR:
         return plane.m.userptr
     if memory == V4L2_MEMORY_DMABUF:
