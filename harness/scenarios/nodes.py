@@ -114,9 +114,10 @@ class HeldNode:
         self.hold = hold
         self.graph = graph
         self.profile = profile
-        self.path = graph.path if hold.kind is NodeKind.MEDIA else graph.devnode(hold.entity)
-        if self.path is None:
+        path = graph.path if hold.kind is NodeKind.MEDIA else graph.devnode(hold.entity)
+        if path is None:
             raise OSError(errno.ENOENT, f"{hold.entity} has no device node")
+        self.path = path
         self.fd: int | None = None
         self.maps: list[mmap.mmap] = []
         self.call: KernelCall | None = None
@@ -154,7 +155,9 @@ class HeldNode:
             assert self.format is not None
             v4l2.s_fmt(fd, self.format)
         if stage is Stage.BLOCKED_READ:
-            self.call = KernelCall("read", lambda: os.read(fd, self.format.sizeimage))
+            assert self.format is not None
+            size = self.format.sizeimage
+            self.call = KernelCall("read", lambda: os.read(fd, size))
             return
         if at(Stage.BUFFERS_REQUESTED):
             count = v4l2.reqbufs(fd, BUFFERS).count
@@ -280,7 +283,8 @@ class HeldNode:
         would: STREAMOFF wakes every vb2 waiter (DQBUF, poll, select). Until the
         call returns it holds the file, and with it the driver's module."""
         assert self.call is not None and self.fd is not None
-        how = errno_name(attempt(lambda: v4l2.streamoff(self.fd)))
+        fd = self.fd
+        how = errno_name(attempt(lambda: v4l2.streamoff(fd)))
         if self.call.join(timeout):
             return f"STREAMOFF {how}, call returned {self.call.result}"
         return f"STREAMOFF {how}, call still blocked"
