@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import mmap
 import os
 import select
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.device.graph import MediaGraph
 from harness.device.pipeline import (
@@ -220,14 +221,21 @@ def _page_round(n: int) -> int:
     return (n + page - 1) // page * page
 
 
+class _QueueArgs(TypedDict, total=False):
+    """The keyword arguments of v4l2.qbuf that differ by memory type (none for MMAP)."""
+
+    m: int
+    length: int
+
+
 class _Buffers:
     """The memory behind a queue's buffers, for one memory type, and how to queue each."""
 
     def __init__(self) -> None:
         self.views: list[Any] = []  # what to read a frame from, by buffer index
-        self.queue_args: list[dict[str, int]] = []  # qbuf keyword arguments, by index
+        self.queue_args: list[_QueueArgs] = []  # qbuf keyword arguments, by index
         self._anchors: list[ctypes.c_char] = []  # ctypes views pinning USERPTR maps
-        self._cleanup: list[Callable[[], None]] = []
+        self._cleanup: list[Callable[[], object]] = []  # what they return is dropped
 
     def close(self) -> None:
         # A mapping cannot close while a ctypes view of it exists.
@@ -281,7 +289,7 @@ class _Buffers:
         for i in range(created.index, created.index + count):
             length = v4l2.querybuf(exporter.fd, i).length
             dfd = v4l2.expbuf(exporter.fd, i)
-            bufs._cleanup.append(lambda d=dfd: os.close(d))
+            bufs._cleanup.append(functools.partial(os.close, dfd))
             m = mmap.mmap(dfd, length, mmap.MAP_SHARED, mmap.PROT_READ)
             bufs._cleanup.append(m.close)
             bufs.views.append(m)
