@@ -231,7 +231,7 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
 
 
 def _disrupt(scenario: Scenario, profile: DriverProfile, devices: list[str], targets: Targets,
-             paths: dict[str, str | None]) -> tuple[list, set[str]]:
+             paths: dict[str, str]) -> tuple[list, set[str]]:
     """The steps, and the labels of held nodes whose device node was gone right
     after the (first) unbind."""
     bound = DISRUPTION_BOUND
