@@ -100,18 +100,18 @@ def worker(index: int, seed: int, kinds: list[str], stop_at: float, stop: Any,
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as e:
-            seen[f"open:{errno.errorcode.get(e.errno, e.errno)}"] += 1
+            seen[f"open:{errno.errorcode.get(e.errno or 0, e.errno)}"] += 1
         else:
             for name, call in calls:
                 try:
                     call(fd)
                     seen[f"{name}:ok"] += 1
                 except OSError as e:
-                    seen[f"{name}:{errno.errorcode.get(e.errno, e.errno)}"] += 1
+                    seen[f"{name}:{errno.errorcode.get(e.errno or 0, e.errno)}"] += 1
             try:
                 os.close(fd)
             except OSError as e:
-                seen[f"close:{errno.errorcode.get(e.errno, e.errno)}"] += 1
+                seen[f"close:{errno.errorcode.get(e.errno or 0, e.errno)}"] += 1
         iterations += 1
         counter.value = iterations
     out.put({"worker": index, "iterations": iterations, "results": dict(seen)})
@@ -143,7 +143,8 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
         p.start()
 
     rng = random.Random(f"{seed}:disruptor")
-    cycles, steps, stuck = 0, Counter(), None
+    cycles, stuck = 0, None
+    steps: Counter[str] = Counter()
     cycle_starts: list[float] = []
     last_progress = start
     while time.monotonic() < stop_at and not watch.fired.is_set():
