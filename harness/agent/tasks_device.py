@@ -75,7 +75,8 @@ def stream(
 
     profile = _loaded(driver)
     graph = MediaGraph.read(media_device(profile), formats=False)
-    wanted_sizes = [_size(s) or profile.default_size for s in sizes or [None]]
+    wanted_sizes = ([_size(s) or profile.default_size for s in sizes] if sizes
+                    else [profile.default_size])
     results = []
     for capture in nodes or list(profile.capture_entities):
         # What the queue offers decides; a node that cannot be asked is streamed
