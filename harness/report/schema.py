@@ -103,13 +103,16 @@ def _field(error: ValidationError) -> tuple[str | int, ...]:
     """Where the error is; for a missing field, the field itself rather than the
     object that lacks it, so the message names what to add."""
     path = tuple(error.absolute_path)
-    instance = error.instance
-    if error.validator == "required" and isinstance(instance, dict):
-        missing = [k for k in error.validator_value if k not in instance]
+    instance, value = error.instance, error.validator_value
+    # value is the schema's keyword value: a list for required, an object for
+    # dependentRequired (jsonschema types it as possibly unset).
+    if error.validator == "required" and isinstance(instance, dict) and isinstance(value, list):
+        missing = [k for k in value if k not in instance]
         if missing:
             return (*path, missing[0])
-    if error.validator == "dependentRequired" and isinstance(instance, dict):
-        for trigger, needed in error.validator_value.items():
+    if (error.validator == "dependentRequired" and isinstance(instance, dict)
+            and isinstance(value, dict)):
+        for trigger, needed in value.items():
             missing = [k for k in needed if trigger in instance and k not in instance]
             if missing:
                 return (*path, missing[0])
