@@ -36,6 +36,9 @@ def test_a_target_scenario_unbinds_only_its_device(tmp_path: Path,
     targets = {"csi20": Device(subdevs, "csi20"), "csi40": Device(subdevs, "csi40")}
     node = tmp_path / "video0"
     node.write_text("")
+    # The media node of a group stays when one receiver goes.
+    media = tmp_path / "media0"
+    media.write_text("")
     # The node disappears when the device goes, as devtmpfs does at unbind.
     real = executor.disrupt.unbind_device
 
@@ -46,7 +49,7 @@ def test_a_target_scenario_unbinds_only_its_device(tmp_path: Path,
     monkeypatch.setattr(executor.disrupt, "unbind_device", unbind)
     steps, vanished = executor._disrupt(
         _scenario("video.vin0_output-opened--unbind.csi20"), PROFILE, ["7ff00000.video"],
-        targets, {"video.vin0_output-opened": str(node), "media-opened": None})
+        targets, {"video.vin0_output-opened": str(node), "media-opened": str(media)})
     assert [(s.op, s.target, s.result) for s in steps] == [("unbind", "csi20", "ok")]
     assert (subdevs / "unbind").read_text() == "csi20"
     assert vanished == {"video.vin0_output-opened"}
