@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def arm64_kernel() -> Kernel:
 @pytest.mark.parametrize("arm64_flavour", ["debian-arm64", "debug-arm64"])
 def test_agent_runs_on_the_arm64_guest(arm64_flavour: str, tmp_path: Path) -> None:
     arm64_kernel = _kernel(arm64_flavour)
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"task": "uname"},
         {"task": "command", "args": {"argv": ["python3.11", "-c", PROBE]}},
         # the agent's modprobe and rmmod are kmod's, the guest's own

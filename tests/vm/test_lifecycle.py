@@ -45,6 +45,7 @@ def test_no_qemu_survives_the_harness(flavour: str, kernel, tmp_path: Path, sig:
         assert _wait(lambda: not _qemu_pids(report), 15), "QEMU outlived the harness"
         if sig == signal.SIGINT:
             assert proc.returncode == 130
+            assert proc.stderr is not None  # stderr=PIPE
             assert "Traceback" not in proc.stderr.read()
         # the console of the interrupted boot is kept
         assert (report / "boot-01" / "console.log").exists()

@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.vm.test_ssh_target import cli, debian_only, free_port, keypair, verdicts
 
 SCENARIOS = ["idle--unbind_bind", "video.raw_capture_0-streaming--rmmod"]
-CRASH = [{"task": "uname"},
-         {"task": "command", "args": {"argv": ["sh", "-c", "echo c > /proc/sysrq-trigger"]}}]
+CRASH: list[dict[str, Any]] = [
+    {"task": "uname"},
+    {"task": "command", "args": {"argv": ["sh", "-c", "echo c > /proc/sysrq-trigger"]}}]
 
 
 def test_serial_console_runs_scenarios_and_survives_a_panic(request: pytest.FixtureRequest,
