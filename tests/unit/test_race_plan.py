@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import islice
+from typing import Any
 
 from harness.report.results import race_ktap
 from harness.scenarios.race import CALLS, plan
@@ -55,7 +56,7 @@ def test_race_ktap_fails_on_a_report_or_a_stuck_worker() -> None:
 def test_a_race_that_could_not_run_fails_in_ktap_and_exit_status_alike() -> None:
     from harness.scenarios.runner import race_failed
 
-    errored = {"stats": {"error": "RuntimeError: vimc not loaded"}, "findings": [],
+    errored: dict[str, Any] = {"stats": {"error": "RuntimeError: vimc not loaded"}, "findings": [],
                "outcome": "done"}
     assert race_ktap(errored).endswith("not ok 1 race_seed_0_unbind\n")
     assert race_failed(errored["stats"], False, "done")

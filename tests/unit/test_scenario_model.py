@@ -127,6 +127,8 @@ def test_reports_are_attributed_to_the_scenario_that_was_running() -> None:
     owner, finding = owners[0]
     assert owner == "video.raw_capture_0-opened--unbind"
     assert finding.title == "KASAN: use-after-free Read in media_gobj_destroy"
+    assert marks[1].time is not None and marks[2].time is not None
+    assert finding.timestamp is not None
     assert marks[1].time <= finding.timestamp <= marks[2].time
 
 

@@ -120,18 +120,18 @@ class FakeGraph:
         topo.num_entities = len(self.entities)
         # One interface, one pad and one interface link, so every array is exercised.
         if topo.ptr_interfaces:
-            out = ctypes.cast(topo.ptr_interfaces, ctypes.POINTER(media.media_v2_interface))
-            out[0].id, out[0].intf_type = 100, media.MEDIA_INTF_T_V4L_SUBDEV
-            out[0].devnode.major, out[0].devnode.minor = 81, 3
+            intfs = ctypes.cast(topo.ptr_interfaces, ctypes.POINTER(media.media_v2_interface))
+            intfs[0].id, intfs[0].intf_type = 100, media.MEDIA_INTF_T_V4L_SUBDEV
+            intfs[0].devnode.major, intfs[0].devnode.minor = 81, 3
         topo.num_interfaces = 1
         if topo.ptr_pads:
-            out = ctypes.cast(topo.ptr_pads, ctypes.POINTER(media.media_v2_pad))
-            out[0].id, out[0].entity_id, out[0].flags = 200, 1, media.MEDIA_PAD_FL_SOURCE
+            pads = ctypes.cast(topo.ptr_pads, ctypes.POINTER(media.media_v2_pad))
+            pads[0].id, pads[0].entity_id, pads[0].flags = 200, 1, media.MEDIA_PAD_FL_SOURCE
         topo.num_pads = 1
         if topo.ptr_links:
-            out = ctypes.cast(topo.ptr_links, ctypes.POINTER(media.media_v2_link))
-            out[0].id, out[0].source_id, out[0].sink_id = 300, 100, 1
-            out[0].flags = media.MEDIA_LNK_FL_INTERFACE_LINK | media.MEDIA_LNK_FL_ENABLED
+            links = ctypes.cast(topo.ptr_links, ctypes.POINTER(media.media_v2_link))
+            links[0].id, links[0].source_id, links[0].sink_id = 300, 100, 1
+            links[0].flags = media.MEDIA_LNK_FL_INTERFACE_LINK | media.MEDIA_LNK_FL_ENABLED
         topo.num_links = 1
 
 

@@ -51,6 +51,11 @@ def _signedness(ctype: type) -> int:
     return -1
 
 
+def _element(array: type[ctypes.Array]) -> type[ctypes._CData]:
+    # typeshed declares Array._type_ as an instance property; ctypes sets it on the class.
+    return array._type_  # type: ignore[return-value]
+
+
 def _walk(struct: str, ctype: type, path: str, offset: int) -> Iterator[FieldProbe]:
     """Every member reachable from ctype by name or [0], as C designators.
 
@@ -75,7 +80,7 @@ def _walk(struct: str, ctype: type, path: str, offset: int) -> Iterator[FieldPro
             )
             yield from _walk(struct, member_type, member_path, member_offset)
     elif issubclass(ctype, ctypes.Array):
-        element = ctype._type_
+        element = _element(ctype)
         element_path = f"{path}[0]"
         yield FieldProbe(struct, element_path, offset, ctypes.sizeof(element), _signedness(element))
         yield from _walk(struct, element, element_path, offset)
@@ -84,6 +89,7 @@ def _walk(struct: str, ctype: type, path: str, offset: int) -> Iterator[FieldPro
 def _members(ctype: type) -> list[tuple[str, type]]:
     """(name, type) of the members reachable directly on ctype, with anonymous members
     flattened into their parent as C does."""
+    assert issubclass(ctype, ctypes.Structure | ctypes.Union)  # so are anonymous members
     members: list[tuple[str, type]] = []
     anonymous = set(getattr(ctype, "_anonymous_", ()))
     for name, member_type, *_ in ctype._fields_:
@@ -95,7 +101,7 @@ def _duplicates(ctype: type, path: str = "") -> Iterator[str]:
     """Members declared twice.  ctypes accepts that silently and every access by name
     reaches the last one, so an offset check by name cannot see the first."""
     if issubclass(ctype, ctypes.Array):
-        yield from _duplicates(ctype._type_, f"{path}[0]")
+        yield from _duplicates(_element(ctype), f"{path}[0]")
         return
     if not issubclass(ctype, ctypes.Structure | ctypes.Union):
         return
