@@ -16,6 +16,7 @@ from typing import Any
 from harness.kernels.kernel import Kernel
 from harness.kmsg.report import Finding
 from harness.scenarios.runner import Outcome, RaceResult, RunResult, race_failed
+from harness.scenarios.verdicts import Verdict
 
 SCHEMA = 1
 
@@ -71,7 +72,7 @@ def write(result: RunResult, kernel: Kernel, driver: str, report_dir: Path,
         "duration_s": round(time.time() - started, 1),
         "boots": [{"dir": str(b.run_dir), "outcome": b.outcome, "message": b.message,
                    "boot_seconds": b.boot_seconds} for b in result.boots],
-        "summary": {v: counts.get(v, 0) for v in ("pass", "fail", "hang", "error", "not-run")},
+        "summary": {str(v): counts.get(v, 0) for v in Verdict},
         "boot_findings": [finding_dict(f) for f in result.boot_findings],
         "scenarios": [outcome_dict(o) for o in result.outcomes],
         **(extra or {}),
@@ -130,8 +131,8 @@ def ktap(result: RunResult) -> str:
     """KTAP version 1 (Documentation/dev-tools/ktap.rst)."""
     lines = ["KTAP version 1", f"1..{len(result.outcomes)}"]
     for i, o in enumerate(result.outcomes, start=1):
-        ok = "ok" if o.verdict == "pass" else "not ok"
-        directive = " # SKIP not run" if o.verdict == "not-run" else ""
+        ok = "ok" if o.verdict == Verdict.PASS else "not ok"
+        directive = " # SKIP not run" if o.verdict == Verdict.NOT_RUN else ""
         for detail in ([o.reason] if o.reason else []):
             lines.append(f"# {o.scenario.name}: {detail}")
         lines.append(f"{ok} {i} {o.scenario.name}{directive}")

@@ -31,6 +31,7 @@ from harness.scenarios.matrix import build_matrix, select
 from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
 from harness.scenarios.nodes import errno_name
 from harness.scenarios.runner import run_race, run_scenarios
+from harness.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
 from harness.targets.qemu import Deadlines, GuestRun
 from harness.validate import validation
 
@@ -326,8 +327,12 @@ def test_the_schemas_enums_are_the_codes_values() -> None:
     assert data["disruption"]["enum"] == [x.value for x in Disruption]
     assert data["after"]["items"]["enum"] == [a.value for a in After]
     assert d["contract"]["properties"]["contract"]["enum"] == list(CONTRACTS)
+    assert d["verdict"]["enum"] == [v.value for v in Verdict]
+    assert schema("results")["properties"]["summary"]["required"] == [v.value for v in Verdict]
     v = schema("validate")
+    assert v["$defs"]["status"]["enum"] == [s.value for s in SignatureStatus]
     assert v["$defs"]["status"]["enum"] == list(compare.STATUSES)
+    assert v["properties"]["result"]["enum"] == [r.value for r in PatchResult]
     assert set(v["properties"]["result"]["enum"]) == set(compare.EXIT)
     assert set(v["properties"]["exit_status"]["enum"]) == set(compare.EXIT.values())
     assert v["$defs"]["side"]["properties"]["label"]["enum"] == [
