@@ -44,8 +44,9 @@ class Hit:
     side: str
     run: int  # 1-based repetition
     scenario: str
-    finding: dict[str, Any]  # results.json's finding fields (title, class, text, line, ...)
+    finding: dict[str, Any]  # a finding as results.json holds it (Finding.to_dict)
     console: str | None  # the console log the finding was read from
+    report: bool = True  # a kernel report; False: a broken contract, a hang, an error
 
 
 def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
@@ -55,7 +56,8 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
             yield Hit(side, run, "race", f, doc.get("console"))
         if doc.get("outcome") not in (None, "done") and not doc.get("findings"):
             yield Hit(side, run, "race", _pseudo("VERDICT", doc["outcome"],
-                                                 f"the race's guest {doc['outcome']}"), None)
+                                                 f"the race's guest {doc['outcome']}"), None,
+                      report=False)
         return
     for f in doc.get("boot_findings", []):
         yield Hit(side, run, "(boot)", f, None)
@@ -66,10 +68,11 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
             if not c.get("passed", True):
                 yield Hit(side, run, s["name"],
                           _pseudo("CONTRACT", c["contract"], c.get("detail", "")),
-                          s.get("console"))
+                          s.get("console"), report=False)
         if s["verdict"] in (Verdict.HANG, Verdict.ERROR) and not s.get("findings"):
             yield Hit(side, run, s["name"],
-                      _pseudo("VERDICT", s["verdict"], s.get("reason", "")), s.get("console"))
+                      _pseudo("VERDICT", s["verdict"], s.get("reason", "")), s.get("console"),
+                      report=False)
 
 
 def _pseudo(cls: str, what: str, detail: str) -> dict[str, Any]:
@@ -111,7 +114,10 @@ class SignatureDiff:
             ],
             "examples": {
                 side: {"run": ex.run, "scenario": ex.scenario, "console": ex.console,
-                       "line": ex.finding.get("line"), "text": ex.finding.get("text", "")}
+                       "line": ex.finding.get("line"), "text": ex.finding.get("text", ""),
+                       # the whole report, as results.json holds it: what the kernel
+                       # said on each side (KASAN's allocation and free frames, ...)
+                       "finding": ex.finding if ex.report else None}
                 for side, ex in self.examples.items()
             },
         }

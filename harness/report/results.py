@@ -14,29 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.kernels.kernel import Kernel
-from harness.kmsg.report import Finding
 from harness.scenarios.runner import Outcome, RaceResult, RunResult, race_failed
 from harness.scenarios.verdicts import Verdict
 
 SCHEMA = 1
-
-
-def finding_dict(f: Finding) -> dict[str, Any]:
-    return {
-        "title": f.title,
-        "class": f.bug_class.value if hasattr(f.bug_class, "value") else str(f.bug_class),
-        "signature": f.signature,
-        "guilty_frame": f.guilty_frame,
-        "guilty_rule": f.guilty_rule,
-        "timestamp": f.timestamp,
-        "task": f.comm,
-        "pid": f.pid,
-        "cpu": f.cpu,
-        "taint": sorted(f.taint) if f.taint is not None else None,
-        "corrupted": f.corrupted,
-        "line": f.line,  # of the report's first line in the scenario's console log
-        "text": f.text,
-    }
 
 
 def outcome_dict(o: Outcome) -> dict[str, Any]:
@@ -50,7 +31,7 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
         "kernel_times": o.kernel_times,
         "scenario": o.scenario.to_dict(),
         "contracts": rec.get("contracts", []),
-        "findings": [finding_dict(f) for f in o.findings],
+        "findings": [f.to_dict() for f in o.findings],
         "steps": rec.get("steps", []),
         "blocked_calls": rec.get("calls", []),
         "after": rec.get("after", {}),
@@ -73,7 +54,7 @@ def write(result: RunResult, kernel: Kernel, driver: str, report_dir: Path,
         "boots": [{"dir": str(b.run_dir), "outcome": b.outcome, "message": b.message,
                    "boot_seconds": b.boot_seconds} for b in result.boots],
         "summary": {str(v): counts.get(v, 0) for v in Verdict},
-        "boot_findings": [finding_dict(f) for f in result.boot_findings],
+        "boot_findings": [f.to_dict() for f in result.boot_findings],
         "scenarios": [outcome_dict(o) for o in result.outcomes],
         **(extra or {}),
     }
@@ -100,7 +81,7 @@ def race_doc(result: RaceResult, kernel: Kernel, driver: str, started: float) ->
                        "image": str(kernel.image)},
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),
-            "stats": result.stats, "findings": [finding_dict(f) for f in result.findings],
+            "stats": result.stats, "findings": [f.to_dict() for f in result.findings],
             "console": str(result.boot.console_path), "outcome": result.boot.outcome}
 
 
