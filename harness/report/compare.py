@@ -46,7 +46,7 @@ class Hit:
     scenario: str
     finding: dict[str, Any]  # a finding as results.json holds it (Finding.to_dict)
     console: str | None  # the console log the finding was read from
-    report: bool = True  # a kernel report; False: a broken contract, a hang, an error
+    kernel_report: bool = True  # False: a broken contract, a hang, an error
 
 
 def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
@@ -57,7 +57,7 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
         if doc.get("outcome") not in (None, "done") and not doc.get("findings"):
             yield Hit(side, run, "race", _pseudo("VERDICT", doc["outcome"],
                                                  f"the race's guest {doc['outcome']}"), None,
-                      report=False)
+                      kernel_report=False)
         return
     for f in doc.get("boot_findings", []):
         yield Hit(side, run, "(boot)", f, None)
@@ -68,11 +68,11 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
             if not c.get("passed", True):
                 yield Hit(side, run, s["name"],
                           _pseudo("CONTRACT", c["contract"], c.get("detail", "")),
-                          s.get("console"), report=False)
+                          s.get("console"), kernel_report=False)
         if s["verdict"] in (Verdict.HANG, Verdict.ERROR) and not s.get("findings"):
             yield Hit(side, run, s["name"],
                       _pseudo("VERDICT", s["verdict"], s.get("reason", "")), s.get("console"),
-                      report=False)
+                      kernel_report=False)
 
 
 def _pseudo(cls: str, what: str, detail: str) -> dict[str, Any]:
@@ -117,7 +117,7 @@ class SignatureDiff:
                        "line": ex.finding.get("line"), "text": ex.finding.get("text", ""),
                        # the whole report, as results.json holds it: what the kernel
                        # said on each side (KASAN's allocation and free frames, ...)
-                       "finding": ex.finding if ex.report else None}
+                       "finding": ex.finding if ex.kernel_report else None}
                 for side, ex in self.examples.items()
             },
         }
