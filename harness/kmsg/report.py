@@ -142,22 +142,30 @@ class Finding:
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The one JSON shape of a finding, wherever one is written: results.json
+        (scenario runs and races), validate.json's examples and `kmsg --json`;
+        the HTML and JUnit pages and the history read it back from those.
+
+        The first fields are the ones results.json had from its first version,
+        in their order and under their names (the task is "task", not "comm");
+        docs/results.md and harness/report/schemas/ describe every field.
+        """
         return {
-            "class": str(self.bug_class),
             "title": self.title,
-            "kind": self.kind,
+            "class": str(self.bug_class),
             "signature": self.signature,
             "guilty_frame": self.guilty_frame,
             "guilty_rule": self.guilty_rule,
-            "primary": self.primary,
-            "corrupted": self.corrupted,
-            "corrupted_reason": self.corrupted_reason,
-            "line": self.line,
             "timestamp": self.timestamp,
-            "comm": self.comm,
+            "task": self.comm,
             "pid": self.pid,
             "cpu": self.cpu,
             "taint": sorted(self.taint) if self.taint is not None else None,
+            "corrupted": self.corrupted,
+            "line": self.line,
+            "kind": self.kind,
+            "primary": self.primary,
+            "corrupted_reason": self.corrupted_reason,
             "context": self.context,
             "skipped": [{"frame": sym, "rule": rule} for sym, rule in self.skipped],
             "extra": dict(self.extra),

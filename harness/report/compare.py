@@ -25,12 +25,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
+
 SIDES = ("base", "head")
 SIDE_LABELS = {"base": "baseline", "head": "patched"}
-STATUSES = ("introduced", "fixed", "flaky", "still-present")
+# In the order validate.json lists signatures: introduced first.
+STATUSES = tuple(SignatureStatus)
 
 # Exit status of `validate`, by what the patch did (2 is any harness error).
-EXIT = {"unchanged": 0, "introduced": 1, "fixed": 3, "flaky": 4}
+EXIT = {PatchResult.UNCHANGED: 0, PatchResult.INTRODUCED: 1, PatchResult.FIXED: 3,
+        PatchResult.FLAKY: 4}
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,9 @@ class Hit:
     side: str
     run: int  # 1-based repetition
     scenario: str
-    finding: dict[str, Any]  # results.json's finding fields (title, class, text, line, ...)
+    finding: dict[str, Any]  # a finding as results.json holds it (Finding.to_dict)
     console: str | None  # the console log the finding was read from
+    kernel_report: bool = True  # False: a broken contract, a hang, an error
 
 
 def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
@@ -51,7 +56,8 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
             yield Hit(side, run, "race", f, doc.get("console"))
         if doc.get("outcome") not in (None, "done") and not doc.get("findings"):
             yield Hit(side, run, "race", _pseudo("VERDICT", doc["outcome"],
-                                                 f"the race's guest {doc['outcome']}"), None)
+                                                 f"the race's guest {doc['outcome']}"), None,
+                      kernel_report=False)
         return
     for f in doc.get("boot_findings", []):
         yield Hit(side, run, "(boot)", f, None)
@@ -62,10 +68,11 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
             if not c.get("passed", True):
                 yield Hit(side, run, s["name"],
                           _pseudo("CONTRACT", c["contract"], c.get("detail", "")),
-                          s.get("console"))
-        if s["verdict"] in ("hang", "error") and not s.get("findings"):
+                          s.get("console"), kernel_report=False)
+        if s["verdict"] in (Verdict.HANG, Verdict.ERROR) and not s.get("findings"):
             yield Hit(side, run, s["name"],
-                      _pseudo("VERDICT", s["verdict"], s.get("reason", "")), s.get("console"))
+                      _pseudo("VERDICT", s["verdict"], s.get("reason", "")), s.get("console"),
+                      kernel_report=False)
 
 
 def _pseudo(cls: str, what: str, detail: str) -> dict[str, Any]:
@@ -88,10 +95,10 @@ class SignatureDiff:
         return len(self.hits[side]) / self.runs if self.runs else 0.0
 
     @property
-    def status(self) -> str:
+    def status(self) -> SignatureStatus:
         b, h, n = len(self.hits["base"]), len(self.hits["head"]), self.runs
-        return {(0, n): "introduced", (n, 0): "fixed", (n, n): "still-present"}.get(
-            (b, h), "flaky")
+        return {(0, n): SignatureStatus.INTRODUCED, (n, 0): SignatureStatus.FIXED,
+                (n, n): SignatureStatus.STILL_PRESENT}.get((b, h), SignatureStatus.FLAKY)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,7 +114,10 @@ class SignatureDiff:
             ],
             "examples": {
                 side: {"run": ex.run, "scenario": ex.scenario, "console": ex.console,
-                       "line": ex.finding.get("line"), "text": ex.finding.get("text", "")}
+                       "line": ex.finding.get("line"), "text": ex.finding.get("text", ""),
+                       # the whole report, as results.json holds it: what the kernel
+                       # said on each side (KASAN's allocation and free frames, ...)
+                       "finding": ex.finding if ex.kernel_report else None}
                 for side, ex in self.examples.items()
             },
         }
@@ -117,23 +127,25 @@ class SignatureDiff:
 class Comparison:
     runs: int
     signatures: list[SignatureDiff]
-    verdicts: dict[str, dict[str, list[str]]]  # scenario -> side -> verdict of each run
+    verdicts: dict[str, dict[str, list[Verdict]]]  # scenario -> side -> verdict of each run
 
-    def by_status(self, status: str) -> list[SignatureDiff]:
+    def by_status(self, status: SignatureStatus) -> list[SignatureDiff]:
         return [s for s in self.signatures if s.status == status]
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[SignatureStatus, int]:
         return {status: len(self.by_status(status)) for status in STATUSES}
 
     @property
-    def result(self) -> str:
+    def result(self) -> PatchResult:
         """What the patch did, most serious first: it is also the exit status."""
         counts = self.counts
-        for outcome in ("introduced", "fixed", "flaky"):
-            if counts[outcome]:
-                return outcome
-        return "unchanged"
+        for status, result in ((SignatureStatus.INTRODUCED, PatchResult.INTRODUCED),
+                               (SignatureStatus.FIXED, PatchResult.FIXED),
+                               (SignatureStatus.FLAKY, PatchResult.FLAKY)):
+            if counts[status]:
+                return result
+        return PatchResult.UNCHANGED
 
     @property
     def exit_status(self) -> int:
@@ -158,7 +170,7 @@ def compare(base: Sequence[Sequence[dict[str, Any]]],
         raise ValueError("both sides need the same number of runs")
     runs = len(base)
     sigs: dict[str, SignatureDiff] = {}
-    verdicts: dict[str, dict[str, list[str]]] = {}
+    verdicts: dict[str, dict[str, list[Verdict]]] = {}
     for side, repetitions in (("base", base), ("head", head)):
         for run, docs in enumerate(repetitions, start=1):
             for doc in docs:
@@ -179,8 +191,9 @@ def compare(base: Sequence[Sequence[dict[str, Any]]],
     return Comparison(runs, ordered, verdicts)
 
 
-def _verdicts(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def _verdicts(doc: dict[str, Any]) -> Iterator[tuple[str, Verdict]]:
     for s in doc.get("scenarios", []):
-        yield s["name"], s["verdict"]
+        yield s["name"], Verdict(s["verdict"])
     if doc.get("mode") == "race":
-        yield "race", "fail" if doc.get("findings") or doc.get("outcome") != "done" else "pass"
+        failed = doc.get("findings") or doc.get("outcome") != "done"
+        yield "race", Verdict.FAIL if failed else Verdict.PASS

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.compare import hits
+from harness.scenarios.verdicts import Verdict
 
 SCHEMA_VERSION = 1
 
@@ -165,7 +166,7 @@ def _record(doc: dict[str, Any], command: str, label: str, report_dir: Path | st
             rows.append((run_id, s["name"], s["verdict"], seconds, s.get("reason", "")))
         if doc.get("mode") == "race":
             failed = bool(doc.get("findings")) or doc.get("outcome") != "done"
-            rows.append((run_id, "race", "fail" if failed else "pass",
+            rows.append((run_id, "race", Verdict.FAIL if failed else Verdict.PASS,
                          doc.get("stats", {}).get("duration"), doc.get("outcome", "")))
         conn.executemany("INSERT INTO results VALUES (?,?,?,?,?)", rows)
         counts: dict[tuple[str, str], list[Any]] = {}
@@ -247,11 +248,11 @@ def changes(conn: sqlite3.Connection, scenario: str | None = None) -> list[Chang
     last: dict[tuple[str, str], tuple[bool, int]] = {}
     out = []
     for row in conn.execute(sql + " ORDER BY run_id", args):
-        if row["verdict"] == "not-run":
+        if row["verdict"] == Verdict.NOT_RUN:
             continue
         run = all_runs[row["run_id"]]
         key = (row["scenario"], series_name(run))
-        failing = row["verdict"] != "pass"
+        failing = row["verdict"] != Verdict.PASS
         before = last.get(key)
         if before is not None and before[0] != failing:
             blame_run = row["run_id"] if failing else before[1]
@@ -269,7 +270,7 @@ def flaky(conn: sqlite3.Connection, scenario: str | None = None) -> list[Flaky]:
                COUNT(DISTINCT s.run_id) AS hits,
                (SELECT COUNT(*) FROM results r2 JOIN runs u2 ON u2.id = r2.run_id
                  WHERE r2.scenario = r.scenario AND u2.kernel_id = u.kernel_id
-                   AND r2.verdict != 'not-run') AS total
+                   AND r2.verdict != :not_run) AS total
           FROM results r JOIN runs u ON u.id = r.run_id
           JOIN signatures s ON s.run_id = r.run_id AND s.scenario = r.scenario
          WHERE u.kernel_id IS NOT NULL {where}
@@ -277,7 +278,8 @@ def flaky(conn: sqlite3.Connection, scenario: str | None = None) -> list[Flaky]:
         HAVING hits < total
          ORDER BY r.scenario, s.signature
     """
-    where, args = ("AND r.scenario = ?", [scenario]) if scenario else ("", [])
+    where = "AND r.scenario = :scenario" if scenario else ""
+    args = {"not_run": str(Verdict.NOT_RUN), "scenario": scenario}
     return [Flaky(r["scenario"], r["signature"], r["title"], r["hits"], r["total"],
                   f"{r['release']} kernel {r['kernel_id'][:8]}")
             for r in conn.execute(sql.format(where=where), args)]

@@ -76,6 +76,53 @@ def console_excerpt(console: str | None, line: int | None, text: str) -> str | N
     return "\n".join(lines[start:end])
 
 
+# What a finding's `extra` holds, in the order shown, with the label shown
+# (harness.kmsg.report.Finding.extra); keys not named here follow under their own names.
+EXTRA_LABELS = {
+    "access": "access",
+    "size": "size (bytes)",
+    "alloc_frame": "allocated by",
+    "free_frame": "freed by",
+    "cache": "slab cache",
+    "otype": "object type",
+    "hint": "object hint",
+    "what": "what",
+    "file": "source",
+    "secs": "blocked (s)",
+    "count": "count",
+    "reason": "reason",
+    "kasan": "KASAN saw",
+    "panic": "led to panic",
+    "unnamed_frame": "unnamed frame",
+}
+
+
+def _details(f: dict[str, Any]) -> list[tuple[str, str]]:
+    """A finding's fields beyond its title line, as (label, value) rows."""
+    rows: list[tuple[str, str]] = []
+    if f.get("kind"):
+        rows.append(("kind", f["kind"]))
+    if f.get("guilty_rule"):
+        rows.append(("guilty frame from", f["guilty_rule"]))
+    if f.get("task") is not None or f.get("pid") is not None:
+        task = f"{f.get('task') or '?'} (pid {f['pid'] if f.get('pid') is not None else '?'})"
+        rows.append(("task", task + (f" on CPU {f['cpu']}" if f.get("cpu") is not None else "")))
+    if f.get("timestamp") is not None:
+        rows.append(("time", f"{f['timestamp']:.6f} s"))
+    if f.get("taint") is not None:
+        rows.append(("taint", " ".join(f["taint"]) or "not tainted"))
+    if f.get("corrupted"):
+        rows.append(("corrupted", f.get("corrupted_reason") or "yes"))
+    extra = f.get("extra") or {}
+    for key in [*(k for k in EXTRA_LABELS if k in extra), *(k for k in extra
+                                                            if k not in EXTRA_LABELS)]:
+        rows.append((EXTRA_LABELS.get(key, key), extra[key]))
+    if f.get("skipped"):
+        rows.append(("frames passed over", ", ".join(f"{s['frame']} ({s['rule']})"
+                                                     for s in f["skipped"])))
+    return rows
+
+
 def _finding_block(f: dict[str, Any], fid: str, scenario: str | None, console: str | None,
                    base: Path, back: str | None) -> list[str]:
     out = [f'<div class="finding" id="{fid}">',
@@ -88,8 +135,13 @@ def _finding_block(f: dict[str, Any], fid: str, scenario: str | None, console: s
               else (f", in {esc(scenario)}" if scenario else ""))
            + (f", console {_link(console, base, Path(console).name)}"
               + (f" line {f['line']}" if f.get("line") else "") if console else "")
-           + "</p>",
-           "<h4>Report</h4>", f"<pre>{esc(f.get('text', ''))}</pre>"]
+           + "</p>"]
+    details = _details(f)
+    if details:
+        out += ['<table class="details">',
+                *(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in details),
+                "</table>"]
+    out += ["<h4>Report</h4>", f"<pre>{esc(f.get('text', ''))}</pre>"]
     excerpt = console_excerpt(console, f.get("line"), f.get("text", ""))
     if excerpt:
         out += ["<h4>Console excerpt</h4>", f"<pre>{esc(excerpt)}</pre>"]

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.report.compare import SIDE_LABELS, Comparison
+from harness.scenarios.verdicts import SignatureStatus, Verdict
 
-_ELEMENT = {"fail": "failure", "hang": "error", "error": "error", "not-run": "skipped"}
+_ELEMENT: dict[str, str] = {Verdict.FAIL: "failure", Verdict.HANG: "error", Verdict.ERROR: "error",
+            Verdict.NOT_RUN: "skipped"}
 
 
 def _duration(scenario: dict[str, Any]) -> float:
@@ -83,9 +85,9 @@ def run_suite(doc: dict[str, Any], name: str | None = None) -> ET.Element:
                            for f in doc.get("findings", []))
         message = "; ".join(f["title"] for f in doc.get("findings", [])) or doc.get("outcome", "")
         cases.append(_case(classname, f"race-seed{doc.get('stats', {}).get('seed', '?')}",
-                           "fail" if failed else "pass", message, text))
+                           Verdict.FAIL if failed else Verdict.PASS, message, text))
     for f in doc.get("boot_findings", []):
-        cases.append(_case(classname, "(boot)", "fail", f["title"], f.get("text", "")))
+        cases.append(_case(classname, "(boot)", Verdict.FAIL, f["title"], f.get("text", "")))
     props = {"kernel.release": kernel.get("release", ""), "kernel.flavour":
              kernel.get("flavour", ""), "started": doc.get("started", "")}
     return _suite(name or f"v4l2-unplug {classname}", cases, props, doc.get("duration_s", 0.0))
@@ -115,11 +117,11 @@ def validate_xml(vdoc: dict[str, Any], side_runs: dict[str, list[list[dict[str, 
             line = (f"{sig.status}: {sig.title} [{sig.signature}] baseline "
                     f"{len(runs['base'])}/{sig.runs}, patched {len(runs['head'])}/{sig.runs}")
             notes.setdefault(scenario, []).append(line)
-            if sig.status == "introduced":
+            if sig.status == SignatureStatus.INTRODUCED:
                 introduced.setdefault(scenario, []).append(sig.title)
     scenarios = list(comparison.verdicts) + [s for s in notes if s not in comparison.verdicts]
     cases = [
-        _case("validate", name, "fail" if name in introduced else "pass",
+        _case("validate", name, Verdict.FAIL if name in introduced else Verdict.PASS,
               "introduced by the patch: " + "; ".join(introduced.get(name, [])),
               "\n".join(notes.get(name, [])))
         for name in scenarios

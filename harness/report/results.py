@@ -14,31 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.kernels.kernel import Kernel
-from harness.kmsg.report import Finding
 from harness.scenarios.runner import Outcome, RaceResult, RunResult, race_failed
+from harness.scenarios.verdicts import Verdict
 
 if TYPE_CHECKING:
     from harness.targets.base import BoardKernel
 
 SCHEMA = 1
-
-
-def finding_dict(f: Finding) -> dict[str, Any]:
-    return {
-        "title": f.title,
-        "class": f.bug_class.value if hasattr(f.bug_class, "value") else str(f.bug_class),
-        "signature": f.signature,
-        "guilty_frame": f.guilty_frame,
-        "guilty_rule": f.guilty_rule,
-        "timestamp": f.timestamp,
-        "task": f.comm,
-        "pid": f.pid,
-        "cpu": f.cpu,
-        "taint": sorted(f.taint) if f.taint is not None else None,
-        "corrupted": f.corrupted,
-        "line": f.line,  # of the report's first line in the scenario's console log
-        "text": f.text,
-    }
 
 
 def outcome_dict(o: Outcome) -> dict[str, Any]:
@@ -52,7 +34,7 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
         "kernel_times": o.kernel_times,
         "scenario": o.scenario.to_dict(),
         "contracts": rec.get("contracts", []),
-        "findings": [finding_dict(f) for f in o.findings],
+        "findings": [f.to_dict() for f in o.findings],
         "steps": rec.get("steps", []),
         "blocked_calls": rec.get("calls", []),
         "after": rec.get("after", {}),
@@ -74,8 +56,8 @@ def write(result: RunResult, kernel: Kernel | BoardKernel, driver: str, report_d
         "duration_s": round(time.time() - started, 1),
         "boots": [{"dir": str(b.run_dir), "outcome": b.outcome, "message": b.message,
                    "boot_seconds": b.boot_seconds} for b in result.boots],
-        "summary": {v: counts.get(v, 0) for v in ("pass", "fail", "hang", "error", "not-run")},
-        "boot_findings": [finding_dict(f) for f in result.boot_findings],
+        "summary": {str(v): counts.get(v, 0) for v in Verdict},
+        "boot_findings": [f.to_dict() for f in result.boot_findings],
         "scenarios": [outcome_dict(o) for o in result.outcomes],
         **(extra or {}),
     }
@@ -103,7 +85,7 @@ def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
                        "image": str(kernel.image)},
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),
-            "stats": result.stats, "findings": [finding_dict(f) for f in result.findings],
+            "stats": result.stats, "findings": [f.to_dict() for f in result.findings],
             "console": str(result.boot.console_path), "outcome": result.boot.outcome}
 
 
@@ -134,8 +116,8 @@ def ktap(result: RunResult) -> str:
     """KTAP version 1 (Documentation/dev-tools/ktap.rst)."""
     lines = ["KTAP version 1", f"1..{len(result.outcomes)}"]
     for i, o in enumerate(result.outcomes, start=1):
-        ok = "ok" if o.verdict == "pass" else "not ok"
-        directive = " # SKIP not run" if o.verdict == "not-run" else ""
+        ok = "ok" if o.verdict == Verdict.PASS else "not ok"
+        directive = " # SKIP not run" if o.verdict == Verdict.NOT_RUN else ""
         for detail in ([o.reason] if o.reason else []):
             lines.append(f"# {o.scenario.name}: {detail}")
         lines.append(f"{ok} {i} {o.scenario.name}{directive}")

@@ -18,6 +18,7 @@ from harness.kmsg.report import Finding
 from harness.scenarios.attribution import BOOT, attribute, markers
 from harness.scenarios.executor import SCENARIO_DEADLINE
 from harness.scenarios.model import Scenario
+from harness.scenarios.verdicts import Verdict
 from harness.targets.base import Target
 from harness.targets.qemu import Deadlines, GuestRun
 
@@ -25,7 +26,7 @@ from harness.targets.qemu import Deadlines, GuestRun
 @dataclass
 class Outcome:
     scenario: Scenario
-    verdict: str = "not-run"  # pass | fail | hang | error | not-run
+    verdict: Verdict = Verdict.NOT_RUN
     record: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     boot: int = 0
@@ -43,18 +44,19 @@ class Outcome:
         status = self.record.get("status")
         # The kernel's reports say what broke; a hang or a lost process is
         # what it did to the scenario, so it comes after them.
-        ended = {"hang": "hang", "error": "error", "crashed": "fail"}.get(status or "")
+        ended = {"hang": Verdict.HANG, "error": Verdict.ERROR,
+                 "crashed": Verdict.FAIL}.get(status or "")
         if ended is not None:
             self.verdict = ended
             titles = [f.title for f in self.findings]
             self.reason = "; ".join(filter(None, [*titles, self.record.get("error", "")]))
         elif self.findings or self.failed_contracts:
-            self.verdict = "fail"
+            self.verdict = Verdict.FAIL
             parts = [f.title for f in self.findings]
             parts += [f"{c['contract']}: {c['detail']}" for c in self.failed_contracts]
             self.reason = "; ".join(parts)
         else:
-            self.verdict = "pass"
+            self.verdict = Verdict.PASS
 
 
 @dataclass
@@ -66,7 +68,7 @@ class RunResult:
     @property
     def failed(self) -> bool:
         return bool(self.boot_findings) or any(
-            o.verdict != "pass" for o in self.outcomes
+            o.verdict != Verdict.PASS for o in self.outcomes
         )
 
 
@@ -144,7 +146,7 @@ def run_scenarios(
                 )
             for s in pending:
                 outcomes[s.name].reason = f"not run: agent failed ({_agent_error(run)})"
-                outcomes[s.name].verdict = "error"
+                outcomes[s.name].verdict = Verdict.ERROR
             break
         ran = set(started)
         pending = [s for s in pending if s.name not in ran]

@@ -36,10 +36,11 @@ def spec(tree: Path, good: str, scenarios: list[str], driver: str, repeat: int,
 def judge(docs: list[dict[str, Any]], signature: str | None) -> bool:
     """True (bad) if any run failed its scenarios, or showed `signature` when one is given."""
     from harness.report.compare import hits
+    from harness.scenarios.verdicts import Verdict
 
     for run, doc in enumerate(docs, start=1):
         if signature is None:
-            if any(s["verdict"] != "pass" for s in doc.get("scenarios", [])):
+            if any(s["verdict"] != Verdict.PASS for s in doc.get("scenarios", [])):
                 return True
         elif any(h.finding["signature"] == signature for h in hits(doc, "head", run)):
             return True

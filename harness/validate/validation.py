@@ -29,6 +29,7 @@ from harness.kernels.kernel import Kernel
 from harness.kernels.series import Patch, read_series
 from harness.report import history, html, junit, results
 from harness.report.compare import SIDE_LABELS, SIDES, Comparison, compare
+from harness.scenarios.verdicts import SignatureStatus
 
 SCHEMA = 1
 
@@ -248,7 +249,7 @@ def ktap(comparison: Comparison) -> str:
     for sig in comparison.signatures:
         for name in sig.scenarios:
             per.setdefault(name, []).append(f"{sig.status}: {sig.title} [{sig.signature}]")
-            if sig.status == "introduced":
+            if sig.status == SignatureStatus.INTRODUCED:
                 bad.add(name)
     names = list(comparison.verdicts) + [n for n in per if n not in comparison.verdicts]
     lines = ["KTAP version 1", f"1..{len(names)}"]

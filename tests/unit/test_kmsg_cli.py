@@ -50,6 +50,14 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert data[0]["primary"] and not data[1]["primary"]
     assert data[0]["class"] == "KMEMLEAK"
+    assert data[0]["task"] == "kworker/0:6"  # results.json's name for it
+
+
+def test_json_has_what_only_some_reports_have(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(DATA / "odebug_cec_transmit.log"), "--json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)
+    assert d["extra"]["otype"] == "timer_list" and d["kind"]
+    assert d["raw"].count("\n") == d["text"].count("\n")
 
 
 def test_no_findings(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from harness.kmsg.report import parse_log
 from harness.report import html, junit
 from harness.report.compare import EXIT, compare
-from harness.report.results import finding_dict
 from harness.scenarios.attribution import attribute
+from harness.scenarios.verdicts import PatchResult
 
 CONSOLE = Path(__file__).resolve().parents[1] / "data/consoles/injected_uaf_debug.console.log"
 UAF = "KASAN:use-after-free:media_gobj_destroy"
@@ -30,7 +31,7 @@ CLEAN = "media-opened--unbind"
 
 
 def uaf_findings() -> list[dict[str, Any]]:
-    return [finding_dict(f) for owner, f in attribute(CONSOLE.read_text()) if owner == BUGGY]
+    return [f.to_dict() for owner, f in attribute(CONSOLE.read_text()) if owner == BUGGY]
 
 
 def scenario(name: str, findings: list[dict[str, Any]] | None = None,
@@ -69,7 +70,7 @@ def test_a_bug_the_patch_adds_is_introduced() -> None:
     assert (sig.signature, sig.status) == (UAF, "introduced")
     assert sig.title == "KASAN: use-after-free Read in media_gobj_destroy"
     assert list(sig.scenarios) == [BUGGY]
-    assert c.result == "introduced" and c.exit_status == EXIT["introduced"] == 1
+    assert c.result == "introduced" and c.exit_status == EXIT[PatchResult.INTRODUCED] == 1
     assert c.verdicts[BUGGY] == {"base": ["pass"], "head": ["fail"]}
 
 
@@ -105,6 +106,12 @@ def test_introduced_outranks_fixed_and_contracts_are_signatures() -> None:
     assert {s.signature: s.status for s in c.signatures} == {
         "CONTRACT:blocked-call-returns": "introduced", UAF: "fixed"}
     assert c.result == "introduced"
+    # each side's example is the report as results.json holds it; a contract has none
+    sigs = {d["signature"]: d for d in c.to_dict()["signatures"]}
+    example = sigs[UAF]["examples"]["base"]
+    assert example["finding"] == uaf_findings()[0]
+    assert example["finding"]["extra"]["free_frame"] == "vimc_unregister_subdevs"
+    assert sigs["CONTRACT:blocked-call-returns"]["examples"]["head"]["finding"] is None
 
 
 def test_race_documents_count_as_their_own_scenario() -> None:
@@ -193,6 +200,30 @@ def test_run_page_has_each_finding_with_its_console_excerpt(tmp_path: Path) -> N
         assert needle not in page
 
 
+def row(label: str, value: str) -> str:
+    """A row of a finding's details table as the page writes it."""
+    return f"<tr><th>{html.esc(label)}</th><td>{html.esc(value)}</td></tr>"
+
+
+def test_run_page_shows_what_only_some_reports_have(tmp_path: Path) -> None:
+    page = html.run_page(bad(), tmp_path)
+    # KASAN: the access, and where the object was allocated and freed
+    for label, value in (("kind", "use-after-free"), ("access", "Read"), ("size (bytes)", "8"),
+                         ("allocated by", "vimc_capture_add"),
+                         ("freed by", "vimc_unregister_subdevs"),
+                         ("task", "python3 (pid 64) on CPU 0"), ("taint", "O")):
+        assert row(label, value) in page, label
+    # ODEBUG's object type and SLUB's cache, from recorded consoles of their own
+    data = CONSOLE.parents[1] / "kmsg"
+    odebug = parse_log((data / "odebug_cec_transmit.log").read_text())[0].to_dict()
+    slub = next(f.to_dict() for f in parse_log(
+        (data / "scenarios/rcar_vin_blocked_dqbuf_unbind_slub_arm64.log").read_text())
+        if f.bug_class == "SLUB")
+    page = html.run_page(run(scenario(BUGGY, [odebug, slub])), tmp_path)
+    assert row("object type", "timer_list") in page and row("what", "free active") in page
+    assert row("slab cache", "kmalloc-4k") in page
+
+
 def test_validate_page_links_signatures_scenarios_and_reports(tmp_path: Path) -> None:
     c = compare([[good()]], [[bad()]])
     doc = vdoc(c, tmp_path)
@@ -208,6 +239,7 @@ def test_validate_page_links_signatures_scenarios_and_reports(tmp_path: Path) ->
     links = check_links(page, tmp_path)
     assert "#sig-1" in links.hrefs and "#" + html.anchor("scn", BUGGY) in links.hrefs
     assert "head/run-01/report.html" in links.hrefs
+    assert row("allocated by", "vimc_capture_add") in page  # the patched side's report
 
 
 @pytest.mark.parametrize("text", ["<script>alert(1)</script>", 'a "quoted" & <b>'])

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from harness.kernels.kernel import Kernel
 from harness.kernels.tree import KERNEL_TREE_FILES, State
+from harness.kmsg.cli import main as kmsg_main
 from harness.kmsg.report import parse_log
 from harness.profiles import get_profile
 from harness.report import compare, results
@@ -31,6 +32,7 @@ from harness.scenarios.matrix import build_matrix, select
 from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
 from harness.scenarios.nodes import errno_name
 from harness.scenarios.runner import run_race, run_scenarios
+from harness.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
 from harness.targets.qemu import Deadlines, GuestRun
 from harness.validate import validation
 
@@ -313,7 +315,7 @@ def test_definitions_shared_between_schemas_are_the_same() -> None:
     run, race, val = schema("results"), schema("race"), schema("validate")
     for name in ("finding", "kernel", "step", "boot_outcome", "utc_time"):
         assert race["$defs"][name] == run["$defs"][name], name
-    for name in ("verdict", "utc_time"):
+    for name in ("verdict", "utc_time", "finding"):
         assert val["$defs"][name] == run["$defs"][name], name
 
 
@@ -326,8 +328,12 @@ def test_the_schemas_enums_are_the_codes_values() -> None:
     assert data["disruption"]["enum"] == [x.value for x in Disruption]
     assert data["after"]["items"]["enum"] == [a.value for a in After]
     assert d["contract"]["properties"]["contract"]["enum"] == list(CONTRACTS)
+    assert d["verdict"]["enum"] == [v.value for v in Verdict]
+    assert schema("results")["properties"]["summary"]["required"] == [v.value for v in Verdict]
     v = schema("validate")
+    assert v["$defs"]["status"]["enum"] == [s.value for s in SignatureStatus]
     assert v["$defs"]["status"]["enum"] == list(compare.STATUSES)
+    assert v["properties"]["result"]["enum"] == [r.value for r in PatchResult]
     assert set(v["properties"]["result"]["enum"]) == set(compare.EXIT)
     assert set(v["properties"]["exit_status"]["enum"]) == set(compare.EXIT.values())
     assert v["$defs"]["side"]["properties"]["label"]["enum"] == [
@@ -362,6 +368,28 @@ def test_a_scenario_runs_results_json_matches_its_schema(run_doc: dict[str, Any]
     assert all(c["expectation"] and c["source"] for c in blocked["contracts"])
 
 
+def test_a_kasan_reports_details_reach_results_json(run_doc: dict[str, Any]) -> None:
+    (f,) = run_doc["scenarios"][0]["findings"]
+    assert f["kind"] == "use-after-free" and f["primary"]
+    assert (f["extra"]["access"], f["extra"]["size"]) == ("Read", "8")
+    assert (f["extra"]["alloc_frame"], f["extra"]["free_frame"]) == (
+        "vimc_capture_add", "vimc_unregister_subdevs")
+    assert f["skipped"][0] == {"frame": "dump_stack_lvl", "rule": "report"}
+    assert f["raw"].splitlines()[1].endswith("BUG: KASAN: use-after-free in "
+                                             "__list_del_entry_valid+0xe2/0x165")
+    validate(run_doc, "results")
+
+
+def test_kmsg_json_and_results_json_write_a_finding_alike(
+        run_doc: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    # the scenario ran in the recorded console's boot: the same report on the same line
+    assert kmsg_main([str(UAF_CONSOLE), "--json"]) == 0
+    (group,) = json.loads(capsys.readouterr().out)
+    assert (group.pop("count"), group.pop("lines")) == (1, [group["line"]])
+    (f,) = run_doc["scenarios"][0]["findings"]
+    assert list(group.items()) == list(f.items())
+
+
 def test_a_race_runs_results_json_matches_its_schema(tmp_path: Path) -> None:
     doc = race_doc(tmp_path)
     assert kind_of(doc) == "race"
@@ -386,6 +414,9 @@ def test_validate_json_and_every_run_it_wrote_match(validated: Path) -> None:
     assert {s["signature"] for s in doc["signatures"]} >= {
         "KASAN:use-after-free:media_gobj_destroy", "BUG:null-ptr-deref:subdev_open"}
     assert doc["sides"]["head"]["patches"][0]["files"]
+    kasan = next(s for s in doc["signatures"]
+                 if s["signature"] == "KASAN:use-after-free:media_gobj_destroy")
+    assert kasan["examples"]["head"]["finding"]["extra"]["alloc_frame"] == "vimc_capture_add"
     runs = sorted(validated.glob("*/*/results.json"))
     assert [p.relative_to(validated).parent.as_posix() for p in runs] == [
         "base/race-01", "base/run-01", "head/race-01", "head/run-01"]
@@ -439,6 +470,10 @@ def test_a_missing_contract_source_is_named(run_doc: dict[str, Any]) -> None:
         close=0), 'scenarios[1].after["video.raw_capture_0-blocked_dqbuf"].close'),
     (lambda d: d["scenarios"][0]["findings"][0].update(signature="media_gobj_destroy"),
      "scenarios[0].findings[0].signature"),
+    (lambda d: d["scenarios"][0]["findings"][0]["extra"].update(size=8),
+     "scenarios[0].findings[0].extra.size"),
+    (lambda d: d["scenarios"][0]["findings"][0]["skipped"][0].pop("rule"),
+     "scenarios[0].findings[0].skipped[0].rule"),
     (lambda d: d.update(started="yesterday"), "started"),
 ])
 def test_wrong_types_enums_and_fields_are_rejected(run_doc: dict[str, Any],

@@ -1,0 +1,41 @@
+"""The words a run's results are written in: a scenario's verdict, and what
+`validate` says of a signature and of the patch.
+
+Their values are the strings results.json, validate.json, KTAP, JUnit and the
+history database have always held, so a StrEnum member compares equal to the
+string a document or a database row holds and serializes as that string.
+This module imports nothing of the harness: the host side (runner, reports,
+validate) and the target side may both use it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    """What a scenario came to (results.json `verdict`, the history's `results.verdict`)."""
+
+    PASS = "pass"
+    FAIL = "fail"  # a kernel report or a broken contract
+    HANG = "hang"  # a deadline passed while it ran
+    ERROR = "error"  # it could not run (the agent failed, a stage was not reached)
+    NOT_RUN = "not-run"
+
+
+class SignatureStatus(StrEnum):
+    """A signature's hits on the baseline against the patched kernel, over N runs each."""
+
+    INTRODUCED = "introduced"  # 0/N baseline, N/N patched
+    FIXED = "fixed"  # N/N baseline, 0/N patched
+    FLAKY = "flaky"  # anything else: an absence on one side proves nothing
+    STILL_PRESENT = "still-present"  # N/N on both
+
+
+class PatchResult(StrEnum):
+    """What a patch did, the most serious status that applies (validate.json `result`)."""
+
+    INTRODUCED = "introduced"
+    FIXED = "fixed"
+    FLAKY = "flaky"
+    UNCHANGED = "unchanged"
