@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.arch import syscall_number
 from harness.device.discovery import write_sysfs
 from harness.device.graph import MediaGraph
 from harness.profiles import DriverProfile
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_SYS_DELETE_MODULE = {"x86_64": 176, "aarch64": 106}[os.uname().machine]
 
 
 @dataclass
@@ -113,8 +113,10 @@ def kernel_module_name(name: str) -> str:
 def delete_module(name: str, bound: float) -> Step:
     """delete_module(2) with O_NONBLOCK, as rmmod does: refused with EAGAIN/EBUSY while in use."""
 
+    number = syscall_number(os.uname().machine, "delete_module")
+
     def call() -> None:
-        if _libc.syscall(_SYS_DELETE_MODULE, kernel_module_name(name).encode(),
+        if _libc.syscall(number, kernel_module_name(name).encode(),
                          os.O_NONBLOCK) != 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
