@@ -135,7 +135,7 @@ def check_pipeline(channel: EventChannel, capture: str, driver: str = "vimc") ->
     from harness.device.pipeline import check, media_device
 
     profile = _loaded(driver)
-    check(profile, media_device(profile), capture)
+    check(profile, media_device(profile, capture), capture)
     return {"capture": capture, "ok": True}
 
 

@@ -101,7 +101,7 @@ class Contract:
         return ContractResult(self.id, passed, detail, subject, measured or {})
 
 
-# -- the checks, in the order of the rows below ------------------------------------
+# -- the checks the rows below carry ---------------------------------------------------
 
 
 def _blocked_call_returns(c: Contract, ev: Evidence) -> Iterable[ContractResult]:
