@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.device.graph import MediaGraph
+from harness.device.pipeline import MediaGraphs, PipelineError
 from harness.profiles import DriverProfile, get_profile
 from harness.profiles.vimc import VIMC
 from harness.scenarios.matrix import build_matrix
 from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
+from harness.uapi import media
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -99,3 +102,29 @@ def test_the_shipped_profiles_matrices_are_unchanged(name: str) -> None:
 def test_vimc_is_the_default_shape() -> None:
     assert VIMC.disruptions == tuple(Disruption)
     assert Stage.BLOCKED_READ not in VIMC.stages and not VIMC.media_entities
+
+
+def _one_node_graph(path: str, entity: str, node: str) -> MediaGraph:
+    """A media device with one video entity and its interface."""
+    topology = media.Topology(
+        1, (media.Entity(1, entity, media.MEDIA_ENT_F_IO_V4L, 0),),
+        (media.Interface(2, media.MEDIA_INTF_T_V4L_VIDEO, 0, 81, 0),),
+        (media.Pad(3, 1, media.MEDIA_PAD_FL_SINK, 0),),
+        (media.Link(4, 2, 1, media.MEDIA_LNK_FL_INTERFACE_LINK | media.MEDIA_LNK_FL_ENABLED),))
+    info = media.DeviceInfo("viv", "viv", "", "platform:viv", 0x060100, 0, 0x060100)
+    return MediaGraph(path, info, topology, {2: node})
+
+
+def test_several_media_devices_are_found_by_entity_and_counted_in_the_node_set() -> None:
+    graphs = MediaGraphs((_one_node_graph("/dev/media0", "viv-000-vid-cap", "/dev/video0"),
+                          _one_node_graph("/dev/media1", "viv-001-vid-cap", "/dev/video3")))
+    assert graphs.media("viv-001-vid-cap").path == "/dev/media1"
+    assert graphs.devnode("viv-001-vid-cap") == "/dev/video3"
+    with pytest.raises(PipelineError, match="2 media devices"):
+        graphs.media()  # no "first" media device: a hold must name one
+    with pytest.raises(PipelineError, match="'nope'"):
+        graphs.media("nope")
+    assert graphs.node_set() == {"(media 1)": "/dev/media0", "viv-000-vid-cap": "/dev/video0",
+                                 "(media 2)": "/dev/media1", "viv-001-vid-cap": "/dev/video3"}
+    one = MediaGraphs(graphs.graphs[:1])
+    assert one.media().path == "/dev/media0" and "(media)" in one.node_set()
