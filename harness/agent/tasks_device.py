@@ -68,21 +68,20 @@ def stream(
     `memory`), at each size (default: the profile's default size). Each run is also
     emitted as a `stream-result` event as soon as it ends. With setup=False the
     pipelines are streamed as they are, without configuring them first."""
-    from harness.device.graph import MediaGraph
-    from harness.device.pipeline import media_device
+    from harness.device.pipeline import MediaGraphs
     from harness.device.stream import StreamResult, stream_capture
     from harness.device.video import VideoNode
 
     profile = _loaded(driver)
-    graph = MediaGraph.read(media_device(profile), formats=False)
+    graphs = MediaGraphs.read(profile, formats=False)
     wanted_sizes = [_size(s) or profile.default_size for s in sizes or [None]]
     results = []
     for capture in nodes or list(profile.capture_entities):
         # What the queue offers decides; a node that cannot be asked is streamed
         # anyway, so that the error comes from the attempt and names what failed.
         offered: list[str] = []
-        node = graph.devnode(capture) if capture in graph.entity_names() else None
-        if node and graph.is_video(capture):
+        node = graphs.devnode(capture)
+        if node and graphs.media(capture).is_video(capture):
             with VideoNode(node, capture) as v:
                 offered = v.io_methods()
         for size in wanted_sizes:
