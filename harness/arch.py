@@ -32,6 +32,11 @@ class Arch:
     boot_modules: tuple[str, ...]
     # Devices the board lacks that the harness relies on.
     devices: tuple[str, ...] = ()
+    # delete_module(2)'s number: the agent removes modules with O_NONBLOCK
+    # through syscall(2), which Python's os module does not wrap.
+    # arch/x86/entry/syscalls/syscall_64.tbl; include/uapi/asm-generic/unistd.h
+    # (arm64, riscv); 0: not known here.
+    sys_delete_module: int = 0
 
     @property
     def native(self) -> bool:
@@ -57,6 +62,7 @@ ARCHES: dict[str, Arch] = {
                      "i8042.noaux"),
             boot_modules=("virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p",
                           "overlay"),
+            sys_delete_module=176,
         ),
         Arch(
             # QEMU's generic arm64 board: PL011 console, GICv2, PCIe (so the
@@ -74,9 +80,23 @@ ARCHES: dict[str, Arch] = {
             boot_modules=("virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p",
                           "overlay", "virtio_input"),
             devices=("-device", "virtio-keyboard-pci"),
+            sys_delete_module=106,
         ),
     )
 }
+
+
+def syscall_number(machine: str, call: str) -> int:
+    """The number of system call `call` ("delete_module") on `machine` (`uname -m`),
+    or a KernelError naming what to add: a board of an architecture this table
+    lacks runs everything but the calls it needs a number for."""
+    arch = ARCHES.get(machine)
+    number = getattr(arch, f"sys_{call}", 0) if arch else 0
+    if not number:
+        known = ", ".join(a.name for a in ARCHES.values() if getattr(a, f"sys_{call}", 0))
+        raise KernelError(f"no {call}(2) number for architecture {machine!r}: add it to "
+                          f"harness/arch.py (known: {known})")
+    return number
 
 
 def get_arch(name: str) -> Arch:

@@ -68,13 +68,12 @@ def stream(
     `memory`), at each size (default: the profile's default size). Each run is also
     emitted as a `stream-result` event as soon as it ends. With setup=False the
     pipelines are streamed as they are, without configuring them first."""
-    from harness.device.graph import MediaGraph
-    from harness.device.pipeline import media_device
+    from harness.device.pipeline import MediaGraphs
     from harness.device.stream import StreamResult, stream_capture
     from harness.device.video import VideoNode
 
     profile = _loaded(driver)
-    graph = MediaGraph.read(media_device(profile), formats=False)
+    graphs = MediaGraphs.read(profile, formats=False)
     wanted_sizes = ([_size(s) or profile.default_size for s in sizes] if sizes
                     else [profile.default_size])
     results = []
@@ -82,8 +81,8 @@ def stream(
         # What the queue offers decides; a node that cannot be asked is streamed
         # anyway, so that the error comes from the attempt and names what failed.
         offered: list[str] = []
-        node = graph.devnode(capture) if capture in graph.entity_names() else None
-        if node and graph.is_video(capture):
+        node = graphs.devnode(capture)
+        if node and graphs.media(capture).is_video(capture):
             with VideoNode(node, capture) as v:
                 offered = v.io_methods()
         for size in wanted_sizes:
@@ -136,7 +135,7 @@ def check_pipeline(channel: EventChannel, capture: str, driver: str = "vimc") ->
     from harness.device.pipeline import check, media_device
 
     profile = _loaded(driver)
-    check(profile, media_device(profile), capture)
+    check(profile, media_device(profile, capture), capture)
     return {"capture": capture, "ok": True}
 
 

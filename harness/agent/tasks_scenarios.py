@@ -12,8 +12,8 @@ from harness.profiles import get_profile
 @task
 def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]]) -> dict:
     """Run scenarios in order; stop at the first one that leaves the kernel unfit."""
-    from harness.device.graph import MediaGraph
     from harness.device.modules import load_driver
+    from harness.device.pipeline import MediaGraphs
     from harness.scenarios.disrupt import resolve_targets
     from harness.scenarios.executor import (
         ensure_ready,
@@ -22,22 +22,23 @@ def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]
         unfit_for_more,
     )
     from harness.scenarios.model import Scenario
+    from harness.scenarios.record import Status
 
     profile = get_profile(driver)
     load_driver(profile)
     devices = profile.bound_devices()
     # Read once while everything is bound: a scenario may leave one unbound.
-    targets = (resolve_targets(profile, MediaGraph.read(profile.media_devices()[0], formats=False))
+    targets = (resolve_targets(profile, MediaGraphs.read(profile, formats=False))
                if profile.unbind_targets else {})
     done = 0
     for spec in scenarios:
         scenario = Scenario.from_dict(spec)
         channel.emit("scenario-start", scenario=scenario.name)
         record = run_isolated(scenario, profile, devices, targets=targets)
-        channel.emit("scenario-result", scenario=scenario.name, record=record)
+        channel.emit("scenario-result", scenario=scenario.name, record=record.to_dict())
         done += 1
         reason = unfit_for_more(record)
-        if not reason and record.get("status") != "done":
+        if not reason and record.status is not Status.DONE:
             # Whatever went wrong, the next scenario needs a working driver.
             try:
                 ensure_ready(profile, devices, targets)

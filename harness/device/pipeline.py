@@ -362,8 +362,9 @@ def link_mismatches(
 # -- on the target ---------------------------------------------------------------------
 
 
-def media_device(profile: DriverProfile) -> str:
-    """The profile's first media device; DriverNotLoaded if there is none."""
+def media_device(profile: DriverProfile, entity: str = "") -> str:
+    """The profile's media device that holds `entity` (any entity when the driver
+    has one media device); DriverNotLoaded if there is none."""
     devices = profile.media_devices()
     if not devices:
         bound = profile.bound_devices()
@@ -373,7 +374,59 @@ def media_device(profile: DriverProfile) -> str:
             f"driver {profile.driver} is not loaded: {why} (load it with modprobe "
             f"{profile.driver_module})"
         )
-    return devices[0]
+    if len(devices) == 1:
+        return devices[0]
+    return MediaGraphs.read(profile, formats=False).media(entity).path
+
+
+@dataclass(frozen=True)
+class MediaGraphs:
+    """Every media device a driver registered, read: which one holds an entity.
+    Entity names are taken to be unique across a driver's media devices."""
+
+    graphs: tuple[MediaGraph, ...]
+
+    @classmethod
+    def read(cls, profile: DriverProfile, formats: bool = True) -> MediaGraphs:
+        return cls(tuple(MediaGraph.read(p, formats=formats) for p in profile.media_devices()))
+
+    @property
+    def paths(self) -> list[str]:
+        return [g.path for g in self.graphs]
+
+    def entity_names(self) -> set[str]:
+        return {e.name for g in self.graphs for e in g.topology.entities}
+
+    def media(self, entity: str = "") -> MediaGraph:
+        """The graph that holds `entity`; with no entity, the only graph."""
+        if not entity:
+            if len(self.graphs) != 1:
+                raise PipelineError(f"{len(self.graphs)} media devices "
+                                    f"({', '.join(self.paths) or 'none'}): name an entity "
+                                    f"to choose one")
+            return self.graphs[0]
+        for graph in self.graphs:
+            if entity in graph.entity_names():
+                return graph
+        raise PipelineError(f"no media device ({', '.join(self.paths) or 'none'}) has an "
+                            f"entity {entity!r}")
+
+    def devnode(self, entity: str) -> str | None:
+        for graph in self.graphs:
+            if entity in graph.entity_names():
+                return graph.devnode(entity)
+        return None
+
+    def node_set(self) -> dict[str, str]:
+        """Entity name -> device node, plus each media node ("(media)", or
+        "(media 1)", "(media 2)"... for several): what 'the same nodes' means."""
+        nodes: dict[str, str] = {}
+        for i, graph in enumerate(self.graphs, start=1):
+            nodes["(media)" if len(self.graphs) == 1 else f"(media {i})"] = graph.path
+            for e in graph.topology.entities:
+                if (node := graph.devnode(e.name)) is not None:
+                    nodes[e.name] = node
+        return nodes
 
 
 def video_formats(graph: MediaGraph, entities: list[str]) -> dict[str, v4l2.PixFormat]:
@@ -470,7 +523,7 @@ def configure(
 ) -> Configured:
     """Set links and formats so `capture` streams at `size`, then check every link
     STREAMON will validate. Runs on the target."""
-    path = media_device(profile)
+    path = media_device(profile, capture)
     graph = MediaGraph.read(path)
     require_capture_node(graph, capture)
     node = graph.devnode(capture)

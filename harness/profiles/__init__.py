@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.scenarios.model import Disruption, Stage
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,6 @@ class DriverProfile:
     # subdevs whose nodes scenarios hold (the first one through every stage).
     capture_entities: tuple[str, ...] = ()
     subdev_entities: tuple[str, ...] = ()
-    # read() I/O: only drivers whose queues offer VB2_READ can block in read().
-    supports_read: bool = False
     # Pipeline configuration, planned and applied by harness.device.pipeline.
     capture_paths: tuple[CapturePath, ...] = ()
     # Media bus code reaching a capture node -> the pixel format (fourcc) it is set to.
@@ -113,11 +112,27 @@ class DriverProfile:
     other_sizes: tuple[tuple[int, int], ...] = ()
     # Devices scenarios unbind one at a time (the default is every device of `driver`).
     unbind_targets: tuple[UnbindTarget, ...] = ()
-    # Whether the driver's own devices can be unbound through sysfs; a driver
-    # with suppress_bind_attrs (stock rcar-vin) goes only with its module.
-    sysfs_unbind: bool = True
     # How to run the driver in an emulator, when it needs more than a stock kernel.
     emulation: Emulation | None = None
+    # -- the driver's shape, as the scenario matrix reads it (harness.scenarios.matrix)
+    # Stages a held node may be brought to. Only drivers whose queues offer
+    # VB2_READ can block in read(), so the default leaves that stage out.
+    stages: tuple[Stage, ...] = tuple(s for s in Stage if s is not Stage.BLOCKED_READ)
+    # How the driver's own devices can be taken away. A driver with
+    # suppress_bind_attrs (stock rcar-vin) has no sysfs unbind: it goes only
+    # with its module.
+    disruptions: tuple[Disruption, ...] = tuple(Disruption)
+    # Memory-to-memory video nodes (vim2m, vicodec): one fd feeds and drains
+    # them, so they have no capture path and are held short of streaming.
+    m2m_entities: tuple[str, ...] = ()
+    # One entity of each media device, when the driver registers more than
+    # one: a media hold names its device by it. Empty: one media device.
+    media_entities: tuple[str, ...] = ()
+
+    @property
+    def held_entities(self) -> tuple[str, ...]:
+        """Every entity whose node scenarios hold."""
+        return (*self.capture_entities, *self.m2m_entities, *self.subdev_entities)
 
     @property
     def driver_module(self) -> str:

@@ -17,6 +17,7 @@ from harness.profiles import (
     PadSetting,
     UnbindTarget,
 )
+from harness.scenarios.model import Disruption
 
 RCAR_VIN = DriverProfile(
     name="rcar-vin",
@@ -28,8 +29,8 @@ RCAR_VIN = DriverProfile(
     capture_entities=("VIN0 output", "VIN4 output"),
     subdev_entities=("unplug csi40", "unplug csi20"),
     # rcar-dma.c offers VB2_READ, but frames flow in emulation: read() returns
-    # data rather than blocking, so "blocked in read" is not a stage here.
-    supports_read=False,
+    # data rather than blocking, so "blocked in read" is not a stage here (the
+    # default stages leave it out).
     # r8a7795 routes: VIN0 (sub-group 0) takes CSI40 with chsel 3, VIN4
     # (sub-group 4) CSI20 with chsel 4; channel 0 is receiver pad 1.
     capture_paths=(
@@ -91,7 +92,6 @@ RCAR_VIN_SALVATOR_X = DriverProfile(
               f"{ADV7482} afe", f"{ADV7482} txa", f"{ADV7482} txb"),
     capture_entities=("VIN0 output", "VIN4 output"),
     subdev_entities=(CSI40, CSI20, f"{ADV7482} txa"),
-    supports_read=False,
     capture_paths=(
         # HDMI in: hdmi:1 -> txa:0 -> CSI40 channel 0 (source pad 1) -> VIN0,
         # RGB888 all the way (adv748x-hdmi.c); the size is the incoming
@@ -124,5 +124,5 @@ RCAR_VIN_SALVATOR_X = DriverProfile(
         UnbindTarget("csi20", CSI20),
         UnbindTarget("adv7482", f"{ADV7482} txa"),
     ),
-    sysfs_unbind=False,
+    disruptions=(Disruption.RMMOD,),
 )

@@ -15,8 +15,7 @@ VIMC = DriverProfile(
     capture_entities=("Raw Capture 0", "Raw Capture 1", "RGB/YUV Capture"),
     subdev_entities=("Sensor A", "Debayer A", "Scaler", "Lens A"),
     # vimc-capture.c: io_modes = VB2_MMAP | VB2_DMABUF (| VB2_USERPTR with the
-    # default vmalloc allocator), no VB2_READ
-    supports_read=False,
+    # default vmalloc allocator), no VB2_READ: the default stages, without read().
     # At STREAMON the media core validates every enabled link of everything
     # connected to the node, so each path also names the links that keep
     # other branches out of its pipeline. The debayers take Bayer codes only;

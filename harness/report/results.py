@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.kernels.kernel import Kernel
+from harness.scenarios.record import ScenarioRecord, Status
 from harness.scenarios.runner import Outcome, RaceResult, RunResult, race_failed
 from harness.scenarios.verdicts import Verdict
 
@@ -24,7 +25,7 @@ SCHEMA = 1
 
 
 def outcome_dict(o: Outcome) -> dict[str, Any]:
-    rec = o.record
+    rec = o.record or ScenarioRecord(o.scenario.name, Status.ERROR)
     return {
         "name": o.scenario.name,
         "verdict": o.verdict,
@@ -33,13 +34,13 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
         "console": o.console,
         "kernel_times": o.kernel_times,
         "scenario": o.scenario.to_dict(),
-        "contracts": rec.get("contracts", []),
+        "contracts": [c.to_dict() for c in rec.contracts],
         "findings": [f.to_dict() for f in o.findings],
-        "steps": rec.get("steps", []),
-        "blocked_calls": rec.get("calls", []),
-        "after": rec.get("after", {}),
-        "error": rec.get("error"),
-        "traceback": rec.get("traceback"),
+        "steps": [s.to_dict() for s in rec.steps or []],
+        "blocked_calls": [c.to_dict() for c in rec.calls or []],
+        "after": rec.after or {},
+        "error": rec.error,
+        "traceback": rec.traceback,
     }
 
 
@@ -141,9 +142,9 @@ def summary(result: RunResult, width: int = 110) -> str:
 
 
 def _pass_detail(o: Outcome) -> str:
-    calls = o.record.get("calls", [])
-    latencies = [c["latency"] for c in calls if not c.get("loop") and c.get("latency") is not None]
-    parts = [f"{len(o.record.get('contracts', []))} contracts held"]
+    rec = o.record or ScenarioRecord(o.scenario.name, Status.DONE)
+    latencies = [c.latency for c in rec.calls or [] if not c.loop and c.latency is not None]
+    parts = [f"{len(rec.contracts)} contracts held"]
     if latencies:
         parts.append(f"blocked call woke after {max(latencies):.3f} s")
     return ", ".join(parts)

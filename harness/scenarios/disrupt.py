@@ -14,13 +14,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from harness.arch import syscall_number
 from harness.device.discovery import write_sysfs
 from harness.device.graph import MediaGraph
+from harness.device.pipeline import MediaGraphs
 from harness.profiles import DriverProfile
+from harness.scenarios.evidence import StepRecord
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_SYS_DELETE_MODULE = {"x86_64": 176, "aarch64": 106}[os.uname().machine]
 
 
 @dataclass
@@ -33,9 +36,11 @@ class Step:
     seconds: float | None  # None: still running at the bound
     result: str  # "ok" or an errno name
 
-    def to_dict(self) -> dict:
-        return {"op": self.op, "target": self.target, "seconds": self.seconds,
-                "result": self.result}
+    def record(self) -> StepRecord:
+        return StepRecord(self.op, self.target, self.seconds, self.result)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record().to_dict()
 
 
 def _bounded(op: str, target: str, fn, bound: float) -> Step:
@@ -68,7 +73,7 @@ class Device:
         return (self.driver_dir / self.name).exists()
 
 
-def device_of_entity(graph: MediaGraph, entity: str) -> Device:
+def device_of_entity(graph: MediaGraph | MediaGraphs, entity: str) -> Device:
     """The bound device that provides `entity` (found through its device node)."""
     node = graph.devnode(entity)
     if node is None:
@@ -99,7 +104,8 @@ def bind(profile: DriverProfile, device: str, bound: float) -> Step:
     return bind_device(Device(profile.driver_dir, device), bound)
 
 
-def resolve_targets(profile: DriverProfile, graph: MediaGraph) -> dict[str, Device]:
+def resolve_targets(profile: DriverProfile,
+                    graph: MediaGraph | MediaGraphs) -> dict[str, Device]:
     """The profile's unbind targets as devices, read while everything is bound."""
     return {t.name: device_of_entity(graph, t.entity) for t in profile.unbind_targets}
 
@@ -113,8 +119,10 @@ def kernel_module_name(name: str) -> str:
 def delete_module(name: str, bound: float) -> Step:
     """delete_module(2) with O_NONBLOCK, as rmmod does: refused with EAGAIN/EBUSY while in use."""
 
+    number = syscall_number(os.uname().machine, "delete_module")
+
     def call() -> None:
-        if _libc.syscall(_SYS_DELETE_MODULE, kernel_module_name(name).encode(),
+        if _libc.syscall(number, kernel_module_name(name).encode(),
                          os.O_NONBLOCK) != 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))

@@ -14,23 +14,29 @@ import select
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
-from harness.device.graph import MediaGraph
 from harness.device.modules import load_driver
+from harness.device.pipeline import MediaGraphs
 from harness.device.stream import stream_capture
 from harness.profiles import DriverProfile
 from harness.scenarios import disrupt
 from harness.scenarios.contracts import (
     BLOCKED_CALL_BOUND,
     DISRUPTION_BOUND,
-    RMMOD_REFUSALS,
-    STALE_IOCTL_ERRNOS,
-    ContractResult,
+    breaks_driver,
+    judge,
+)
+from harness.scenarios.evidence import (
+    CallEvidence,
+    Evidence,
+    LeftBehind,
+    NodeEvidence,
+    Recovery,
 )
 from harness.scenarios.kernel_log import KmsgWatch
 from harness.scenarios.model import After, Disruption, Scenario
-from harness.scenarios.nodes import HeldNode, errno_name
+from harness.scenarios.nodes import HeldNode
+from harness.scenarios.record import ScenarioRecord, Status
 
 SCENARIO_DEADLINE = 120.0
 # Seconds a scenario may go on once the kernel has printed a report.
@@ -57,8 +63,8 @@ Targets = dict[str, disrupt.Device]
 
 
 def ensure_ready(profile: DriverProfile, devices: list[str],
-                 targets: Targets | None = None) -> MediaGraph:
-    """Module loaded, every known device (and unbind target) bound, media graph readable."""
+                 targets: Targets | None = None) -> MediaGraphs:
+    """Module loaded, every known device (and unbind target) bound, media graphs readable."""
     if not disrupt.module_loaded(profile.driver_module):
         load_driver(profile)
     for device in devices:
@@ -72,172 +78,103 @@ def ensure_ready(profile: DriverProfile, devices: list[str],
             if step.result != "ok":
                 raise RuntimeError(f"cannot bind {target.name} again: {step.result}")
     load_driver(profile)  # waits for the media device
-    graph = MediaGraph.read(profile.media_devices()[0], formats=False)
+    graphs = MediaGraphs.read(profile, formats=False)
     # A device can be bound and its media device registered while the graph
     # lacks an entity the scenarios hold (a group member that never rejoined).
-    present = {e.name for e in graph.topology.entities}
-    missing = [e for e in (*profile.capture_entities, *profile.subdev_entities)
-               if e not in present]
+    present = graphs.entity_names()
+    missing = [e for e in profile.held_entities if e not in present]
     if missing:
-        raise RuntimeError(f"{graph.path} lacks {', '.join(missing)} after binding every device")
-    return graph
-
-
-def node_set(graph: MediaGraph) -> dict[str, str]:
-    """Entity name -> device node, plus the media node: what 'the same nodes' means."""
-    nodes = {"(media)": graph.path}
-    for e in graph.topology.entities:
-        if (node := graph.devnode(e.name)) is not None:
-            nodes[e.name] = node
-    return nodes
+        raise RuntimeError(f"{', '.join(graphs.paths)} lacks {', '.join(missing)} after "
+                           f"binding every device")
+    return graphs
 
 
 def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
-            targets: Targets | None = None) -> dict[str, Any]:
-    results: list[ContractResult] = []
-    record: dict[str, Any] = {"name": scenario.name, "contracts": results}
+            targets: Targets | None = None) -> ScenarioRecord:
+    """Set up the holds, disrupt, gather what happened, and judge it (contracts.judge)."""
     targets = targets or {}
-    graph = ensure_ready(profile, devices, targets)
-    baseline = node_set(graph)
+    graphs = ensure_ready(profile, devices, targets)
+    baseline = graphs.node_set()
     taint_before = taint()
     kmsg_marker(f"scenario {scenario.name} begin")
-
-    held = [HeldNode(h, graph, profile) for h in scenario.holds]
+    held = [HeldNode(h, graphs, profile) for h in scenario.holds]
     for node in held:
         node.setup()
 
     kmsg_marker(f"scenario {scenario.name} disrupt")
     t0 = time.monotonic()
-    paths = {n.label: n.path for n in held}
-    steps, vanished = _disrupt(scenario, profile, devices, targets, paths)
-    record["steps"] = [s.to_dict() for s in steps]
-    stuck = [s for s in steps if s.seconds is None]
-    results.append(ContractResult(
-        "disruption-completes", not stuck,
-        "every step returned" if not stuck else f"{stuck[0].op} {stuck[0].target} still running "
-        f"after {DISRUPTION_BOUND:.0f} s",
-        measured={s.op: s.seconds for s in steps},
-    ))
-    removed = [s for s in steps if s.op in ("unbind", "rmmod") and s.result == "ok"]
+    steps, vanished = _disrupt(scenario, profile, devices, targets,
+                               {n.label: n.path for n in held})
+    ev = Evidence(scenario, [s.record() for s in steps])
     # Unbinding all of a driver's devices takes every node away. One target
     # (a VIN of a group, a subdev) may leave some held nodes working: those
     # are judged as live nodes, not stale ones.
-    if scenario.target:
-        record["vanished"] = sorted(vanished)
-    lost = {n.label for n in held if removed and (not scenario.target or n.label in vanished)}
-
-    # Calls that were in the kernel when the device went away.
-    calls: list[dict[str, Any]] = []
-    for node in held:
-        if node.call is None:
-            continue
-        if not node.call.loop and node.label not in lost:
-            # Nothing went away (rmmod refused): a blocked call rightly stays
-            # blocked, until user space itself ends it.
-            calls.append({"node": node.label, **node.call.to_dict(since=t0),
-                          "released": node.unblock(BLOCKED_CALL_BOUND)})
-            continue
-        out = (node.call.stop if node.call.loop else node.call.join)(BLOCKED_CALL_BOUND)
-        info = node.call.to_dict(since=t0)
-        calls.append({"node": node.label, **info})
-        if not node.call.loop:
-            latency = info["latency"]
-            # A negative latency: the call was not blocked when the unplug came.
-            ok = (out and latency is not None
-                  and 0 <= latency <= BLOCKED_CALL_BOUND + _slowest(steps))
-            if out and latency is not None and latency < 0:
-                detail = (f"{info['what']} returned {info['result']} {-latency} s before the "
-                          f"unplug: the stage was not held")
-            elif out:
-                detail = f"{info['what']} returned {info['result']} after {latency} s"
-            else:
-                detail = f"{info['what']} still blocked {BLOCKED_CALL_BOUND:.0f} s after the unplug"
-            results.append(ContractResult(
-                "blocked-call-returns", bool(ok), detail,
-                subject=node.label, measured={"latency": latency, "result": info["result"]},
-            ))
-        elif node.call.loop and not out:
-            results.append(ContractResult(
-                "blocked-call-returns", False,
-                f"{info['what']} loop stuck in the kernel after the unplug", subject=node.label,
-            ))
-    record["calls"] = calls
-
-    after: dict[str, dict[str, Any]] = {n.label: {} for n in held}
-    gone = bool(removed)
-    for node in held:
-        seen = after[node.label]
-        if After.STALE_IOCTLS in scenario.after and node.label in lost:
-            errs = node.stale_ioctls()
-            seen["stale_ioctls"] = errs
-            allowed = {errno_name(e) for e in STALE_IOCTL_ERRNOS[node.hold.kind]}
-            bad = {k: v for k, v in errs.items() if v not in allowed}
-            results.append(ContractResult(
-                "stale-ioctl-errno", not bad,
-                f"all failed with {'/'.join(sorted(allowed))}" if not bad
-                else ", ".join(f"{k} -> {v}" for k, v in bad.items()),
-                subject=node.label, measured=errs,
-            ))
-        if After.TOUCH_MMAP in scenario.after and node.maps:
-            how = node.touch_mmap()
-            seen["touch_mmap"] = how
-            results.append(ContractResult("mmap-survives", how == "ok",
-                                          f"reading the mappings: {how}", subject=node.label))
-        if After.POLL in scenario.after:
-            seen["poll"] = node.poll_now()
-        if After.MUNMAP in scenario.after:
-            seen["munmap"] = node.munmap()
-        if After.CLOSE in scenario.after:
-            how = node.close()
-            seen["close"] = how
-            results.append(ContractResult("close-succeeds", how == "ok", f"close: {how}",
-                                          subject=node.label))
-    record["after"] = after
+    lost = {n.label for n in held
+            if ev.removed and (not scenario.target or n.label in vanished)}
+    ev.calls = [_call_returned(node, node.label in lost, t0) for node in held
+                if node.call is not None]
+    ev.nodes = [_after_actions(scenario, node, node.label in lost) for node in held]
     for node in held:  # whatever the scenario said, nothing stays open past here
         node.munmap()
         node.close()
-
-    if scenario.disruption in (Disruption.RMMOD, Disruption.UNBIND_RMMOD):
-        rm = [s for s in steps if s.op == "rmmod"][-1]
-        refused = rm.result in {errno_name(e) for e in RMMOD_REFUSALS}
-        results.append(ContractResult(
-            "rmmod-refuses-or-completes", rm.result == "ok" or refused,
-            f"rmmod {'while open' if held else 'with nothing open'}: {rm.result}",
-            measured={"result": rm.result},
-        ))
     if After.RMMOD in scenario.after:
-        step = _rmmod_after_close(profile)
-        record["steps"].append(step.to_dict())
-        gone = gone or step.result == "ok"
-        results.append(ContractResult(
-            "rmmod-after-close", not disrupt.module_loaded(profile.driver_module),
-            f"rmmod once every fd was closed: {step.result}",
-            measured={"result": step.result, "seconds": step.seconds},
-        ))
-
-    if scenario.disruption in (Disruption.UNBIND_BIND, Disruption.CYCLES):
-        results.append(_rebind_restores(profile, devices, baseline, scenario, targets))
-    else:
-        if gone and not scenario.target:
-            results.append(_nothing_left_behind(profile, baseline))
-        # Bind (or load) again here, not at the next scenario's start, so a
-        # driver this scenario left unusable is this scenario's failure.
-        results.append(_rebind_restores(profile, devices, baseline, scenario, targets,
-                                        contract="driver-recovers"))
+        ev.rmmod_after_close = _rmmod_after_close(profile).record()
+        ev.module_loaded = disrupt.module_loaded(profile.driver_module)
+    ev.left_behind = _left_behind(profile, baseline)
+    # Bind (or load) again here, not at the next scenario's start, so a
+    # driver this scenario left unusable is this scenario's failure.
+    ev.recovery = _recover(profile, devices, baseline, scenario, targets)
+    results = judge(ev)
 
     kmsg_marker(f"scenario {scenario.name} end")
-    record["taint_before"], record["taint_after"] = taint_before, taint()
-    return record
+    return ScenarioRecord(
+        name=scenario.name, status=Status.DONE, contracts=results,
+        steps=ev.steps + ([ev.rmmod_after_close] if ev.rmmod_after_close else []),
+        vanished=sorted(vanished) if scenario.target else None,
+        calls=[c.record for c in ev.calls],
+        after={n.label: n.after_dict() for n in ev.nodes},
+        taint_before=taint_before, taint_after=taint(),
+    )
+
+
+def _call_returned(node: HeldNode, lost: bool, t0: float) -> CallEvidence:
+    """Wait (within the bound) for the call `node` had in the kernel at the unplug."""
+    call = node.call
+    assert call is not None
+    if not call.loop and not lost:
+        # Nothing went away (rmmod refused): a blocked call rightly stays
+        # blocked, until user space itself ends it.
+        record = call.record(node.label, since=t0)
+        record.released = node.unblock(BLOCKED_CALL_BOUND)
+        return CallEvidence(record, lost=False, ended=False)
+    ended = (call.stop if call.loop else call.join)(BLOCKED_CALL_BOUND)
+    return CallEvidence(call.record(node.label, since=t0), lost=lost, ended=ended)
+
+
+def _after_actions(scenario: Scenario, node: HeldNode, lost: bool) -> NodeEvidence:
+    """What user space does with a held fd after the disruption, as the scenario says."""
+    seen = NodeEvidence(node.label, node.hold.kind)
+    if After.STALE_IOCTLS in scenario.after and lost:
+        seen.stale_ioctls = node.stale_ioctls()
+    if After.TOUCH_MMAP in scenario.after and node.maps:
+        seen.touch_mmap = node.touch_mmap()
+    if After.POLL in scenario.after:
+        seen.poll = node.poll_now()
+    if After.MUNMAP in scenario.after:
+        seen.munmap = node.munmap()
+    if After.CLOSE in scenario.after:
+        seen.close = node.close()
+    return seen
 
 
 def _disrupt(scenario: Scenario, profile: DriverProfile, devices: list[str], targets: Targets,
-             paths: dict[str, str]) -> tuple[list, set[str]]:
+             paths: dict[str, str]) -> tuple[list[disrupt.Step], set[str]]:
     """The steps, and the labels of held nodes whose device node was gone right
     after the (first) unbind."""
     bound = DISRUPTION_BOUND
     module = profile.driver_module
     d = scenario.disruption
-    steps = []
+    steps: list[disrupt.Step] = []
     if d is Disruption.RMMOD:
         return [disrupt.delete_module(module, bound)], set()
     if scenario.target:
@@ -266,59 +203,41 @@ def _rmmod_after_close(profile: DriverProfile) -> disrupt.Step:
     return disrupt.delete_module(profile.driver_module, DISRUPTION_BOUND)
 
 
-def _slowest(steps: list) -> float:
-    return max((s.seconds or 0.0) for s in steps) if steps else 0.0
-
-
-def _rebind_restores(profile: DriverProfile, devices: list[str], baseline: dict[str, str],
-                     scenario: Scenario, targets: Targets | None = None,
-                     contract: str = "rebind-restores") -> ContractResult:
+def _recover(profile: DriverProfile, devices: list[str], baseline: dict[str, str],
+             scenario: Scenario, targets: Targets | None = None) -> Recovery:
+    """Bind and load the driver again; reopen every node, and stream when the
+    scenario says so."""
     try:
-        graph = ensure_ready(profile, devices, targets)
+        graphs = ensure_ready(profile, devices, targets)
     except Exception as e:  # the driver did not come back: that is the finding
-        return ContractResult(contract, False, f"driver did not come back: {e}")
-    now = node_set(graph)
+        return Recovery(baseline, error=str(e))
+    now = graphs.node_set()
+    recovery = Recovery(baseline, now)
     if set(now) != set(baseline):
-        missing = sorted(set(baseline) - set(now))
-        extra = sorted(set(now) - set(baseline))
-        return ContractResult(contract, False,
-                              f"node set changed: missing {missing}, new {extra}")
+        return recovery
     for entity in now:
         fd = os.open(now[entity], os.O_RDWR | os.O_CLOEXEC)
         os.close(fd)
     if After.RESTREAM in scenario.after:
         primary = profile.capture_entities[0]
         streamed = stream_capture(profile, primary, "mmap", RESTREAM_FRAMES)
-        if streamed.frames < RESTREAM_FRAMES or streamed.errors:
-            return ContractResult(
-                contract, False,
-                f"{primary} streamed {streamed.frames}/{RESTREAM_FRAMES} frames after rebind"
-                f"{': ' + streamed.errors[0] if streamed.errors else ''}")
-    again = ", streamed again" if After.RESTREAM in scenario.after else ""
-    return ContractResult(contract, True, f"{len(now)} nodes back; reopened all{again}",
-                          measured={"nodes": len(now)})
+        recovery.restream = (primary, streamed.frames, RESTREAM_FRAMES,
+                             streamed.errors[0] if streamed.errors else "")
+    return recovery
 
 
-def _nothing_left_behind(profile: DriverProfile, baseline: dict[str, str]) -> ContractResult:
-    module = profile.driver_module
-    left = [p for p in baseline.values() if os.path.exists(p)]
-    mdevs = profile.media_devices()
-    refs = disrupt.module_refcount(module)
-    problems = []
-    if left:
-        problems.append(f"nodes still present: {left}")
-    if mdevs:
-        problems.append(f"media devices still bound: {mdevs}")
-    if refs not in (None, 0):
-        problems.append(f"module {module} refcnt {refs}")
-    return ContractResult("nothing-left-behind", not problems,
-                          "; ".join(problems) or "no node, media device or module reference left",
-                          measured={"refcnt": refs})
+def _left_behind(profile: DriverProfile, baseline: dict[str, str]) -> LeftBehind:
+    return LeftBehind(
+        module=profile.driver_module,
+        nodes=[p for p in baseline.values() if os.path.exists(p)],
+        media_devices=profile.media_devices(),
+        refcnt=disrupt.module_refcount(profile.driver_module),
+    )
 
 
 def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
                  deadline: float = SCENARIO_DEADLINE,
-                 targets: Targets | None = None) -> dict[str, Any]:
+                 targets: Targets | None = None) -> ScenarioRecord:
     """execute() in a child; the parent survives whatever happens to it."""
     rfd, wfd = os.pipe()
     pid = os.fork()
@@ -326,13 +245,12 @@ def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
         os.close(rfd)
         try:
             rec = execute(scenario, profile, devices, targets)
-            rec["contracts"] = [c.to_dict() for c in rec["contracts"]]
-            rec["status"] = "done"
         except Exception as e:
-            rec = {"name": scenario.name, "status": "error", "contracts": [],
-                   "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+            rec = ScenarioRecord(scenario.name, Status.ERROR,
+                                 error=f"{type(e).__name__}: {e}",
+                                 traceback=traceback.format_exc())
         with os.fdopen(wfd, "w") as w:
-            w.write(json.dumps(rec, default=str))
+            w.write(json.dumps(rec.to_dict(), default=str))
         os._exit(0)
     os.close(wfd)
     chunks, end = [], time.monotonic() + deadline
@@ -353,11 +271,11 @@ def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
     text = "".join(chunks)
     status = _reap(pid)
     if not text:
-        return {"name": scenario.name, "status": "hang" if status is None else "crashed",
-                "contracts": [], "error": f"scenario process {status or 'stuck in the kernel'}"}
-    rec = json.loads(text)
+        return ScenarioRecord(scenario.name, Status.HANG if status is None else Status.CRASHED,
+                              error=f"scenario process {status or 'stuck in the kernel'}")
+    rec = ScenarioRecord.from_dict(json.loads(text))
     if status is None:
-        rec["stuck_process"] = True  # a thread still in the kernel keeps it from exiting
+        rec.stuck_process = True  # a thread still in the kernel keeps it from exiting
     return rec
 
 
@@ -399,19 +317,17 @@ def _wait_or_kill(pid: int, timeout: float) -> str | None:
     return None
 
 
-def unfit_for_more(record: dict[str, Any]) -> str:
+def unfit_for_more(record: ScenarioRecord) -> str:
     """Why the kernel should be rebooted before the next scenario ('' if it need not)."""
-    new = (record.get("taint_after", 0) & ~record.get("taint_before", 0)) & ~BENIGN_TAINT
+    new = ((record.taint_after or 0) & ~(record.taint_before or 0)) & ~BENIGN_TAINT
     if new:
         return f"kernel taint changed (0x{new:x})"
-    if record.get("status") in ("hang", "crashed"):
-        return f"scenario {record['status']}"
-    if record.get("stuck_process"):
+    if record.status in (Status.HANG, Status.CRASHED):
+        return f"scenario {record.status.value}"
+    if record.stuck_process:
         return "a task is stuck in the kernel"
-    broken = [c for c in record.get("contracts", [])
-              if c.get("contract") in ("driver-recovers", "rebind-restores")
-              and not c.get("passed")]
-    if broken:
-        return f"driver unusable: {broken[0].get('detail', '')}"
+    broken = breaks_driver(record.contracts)
+    if broken is not None:
+        return f"driver unusable: {broken.detail}"
     return ""
 

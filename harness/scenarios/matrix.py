@@ -4,10 +4,14 @@ The full cross product of holds x stages x disruptions is too large to be
 useful, so the matrix takes every stage on the first node of each kind
 (where the lifetime bugs live: the code paths differ by stage, not by which
 of three identical capture nodes is used), one stage on the others, and the
-combined "everything held" cases that v4l-utils' test-media runs.
+combined "everything held" cases that v4l-utils' test-media runs. Which
+stages and disruptions apply, and which nodes there are (capture, m2m,
+subdev, one or several media devices), is the profile's data.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from harness.errors import HarnessError
 from harness.profiles import DriverProfile
@@ -32,7 +36,13 @@ IDLE_DISRUPTIONS = (Disruption.UNBIND_BIND, Disruption.RMMOD, Disruption.UNBIND_
 CYCLES = 5
 
 
-def after_for(holds: tuple[Hold, ...], disruption: Disruption) -> tuple[After, ...]:
+# A memory-to-memory node streams only while user space feeds its output
+# queue, which a held fd does not: it is held up to its mapped buffers.
+M2M_STAGES = (Stage.OPENED, Stage.FORMAT_SET, Stage.BUFFERS_REQUESTED, Stage.BUFFERS_MMAPPED)
+
+
+def after_for(holds: tuple[Hold, ...], disruption: Disruption,
+              can_stream: bool = True) -> tuple[After, ...]:
     steps = [After.STALE_IOCTLS]
     if any(h.stage.maps_buffers for h in holds):
         steps.append(After.TOUCH_MMAP)
@@ -43,79 +53,96 @@ def after_for(holds: tuple[Hold, ...], disruption: Disruption) -> tuple[After, .
     if disruption in (Disruption.UNBIND_RMMOD, Disruption.RMMOD):
         steps.append(After.RMMOD)
     if disruption in (Disruption.UNBIND_BIND, Disruption.CYCLES):
-        steps += [After.REOPEN, After.RESTREAM]
+        steps.append(After.REOPEN)
+        # Streaming again needs a capture node to stream from.
+        steps += [After.RESTREAM] if can_stream else []
     return tuple(steps)
 
 
-def _scenario(holds: tuple[Hold, ...], disruption: Disruption, group: str = "",
-              cycles: int = 1, target: str = "") -> Scenario:
-    tags = sorted({h.stage.value for h in holds} | {h.kind.value for h in holds}
-                  | {disruption.value} | ({f"target:{target}"} if target else set()))
-    return Scenario(holds, disruption, after_for(holds, disruption), cycles=cycles,
-                    group=group, target=target, tags=tuple(tags))
-
-
-def stages(profile: DriverProfile, kind: NodeKind) -> tuple[Stage, ...]:
+def stages(profile: DriverProfile, kind: NodeKind,
+           among: tuple[Stage, ...] | None = None) -> tuple[Stage, ...]:
+    """The stages of `kind` the profile supports (and `among` allows), in model order."""
     return tuple(s for s in STAGES_BY_KIND[kind]
-                 if s is not Stage.BLOCKED_READ or profile.supports_read)
+                 if s in profile.stages and (among is None or s in among))
+
+
+def supported(profile: DriverProfile, wanted: tuple[Disruption, ...],
+              instead: tuple[Disruption, ...] = ()) -> tuple[Disruption, ...]:
+    """The disruptions of `wanted` the driver's devices support; those of
+    `instead` when it supports none of them."""
+    got = tuple(d for d in wanted if d in profile.disruptions)
+    return got or tuple(d for d in instead if d in profile.disruptions)
 
 
 def build_matrix(profile: DriverProfile) -> list[Scenario]:
     out: list[Scenario] = []
-    # Without sysfs unbind of the driver's own devices (suppress_bind_attrs)
-    # they go with the module only; the unbind targets (receivers, sources)
-    # still unbind on their own.
-    driver_unbind = profile.sysfs_unbind
-    single = SINGLE_DISRUPTIONS if driver_unbind else (Disruption.RMMOD,)
-    group = GROUP_DISRUPTIONS if driver_unbind else (Disruption.RMMOD,)
-    idle = IDLE_DISRUPTIONS if driver_unbind else (Disruption.RMMOD,)
-    primary, *other_captures = profile.capture_entities
-    first_subdev, *other_subdevs = profile.subdev_entities
+    can_stream = bool(profile.capture_entities)
 
-    for stage in stages(profile, NodeKind.VIDEO):
-        for d in single:
-            out.append(_scenario((Hold(NodeKind.VIDEO, stage, primary),), d))
-    for entity in other_captures if driver_unbind else ():
-        out.append(_scenario((Hold(NodeKind.VIDEO, Stage.STREAMING, entity),), Disruption.UNBIND))
-    for stage in stages(profile, NodeKind.MEDIA):
-        for d in single:
-            out.append(_scenario((Hold(NodeKind.MEDIA, stage),), d))
-    for stage in stages(profile, NodeKind.SUBDEV):
-        for d in single:
-            out.append(_scenario((Hold(NodeKind.SUBDEV, stage, first_subdev),), d))
-    for entity in other_subdevs if driver_unbind else ():
-        out.append(_scenario((Hold(NodeKind.SUBDEV, Stage.OPENED, entity),), Disruption.UNBIND))
+    def add(holds: tuple[Hold, ...], d: Disruption, group: str = "", cycles: int = 1,
+            target: str = "") -> None:
+        tags = sorted({h.stage.value for h in holds} | {h.kind.value for h in holds}
+                      | {d.value} | ({f"target:{target}"} if target else set()))
+        out.append(Scenario(holds, d, after_for(holds, d, can_stream), cycles=cycles,
+                            group=group, target=target, tags=tuple(tags)))
+
+    single = supported(profile, SINGLE_DISRUPTIONS)
+    # Without sysfs unbind of the driver's own devices (suppress_bind_attrs)
+    # everything goes with the module; the unbind targets (receivers,
+    # sources) still unbind on their own.
+    group = supported(profile, GROUP_DISRUPTIONS, instead=(Disruption.RMMOD,))
+    idle = supported(profile, IDLE_DISRUPTIONS)
+    one = supported(profile, (Disruption.UNBIND,))
+    # Every stage on the first node of each kind, one stage on the others.
+    media = tuple(Hold(NodeKind.MEDIA, Stage.OPENED, e) for e in profile.media_entities or ("",))
+    nodes: list[tuple[tuple[Hold, ...], tuple[Stage, ...], Stage]] = [
+        (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.capture_entities),
+         stages(profile, NodeKind.VIDEO), Stage.STREAMING),
+        (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.m2m_entities),
+         stages(profile, NodeKind.VIDEO, M2M_STAGES), Stage.OPENED),
+        (media, stages(profile, NodeKind.MEDIA), Stage.OPENED),
+        (tuple(Hold(NodeKind.SUBDEV, Stage.OPENED, e) for e in profile.subdev_entities),
+         stages(profile, NodeKind.SUBDEV), Stage.OPENED),
+    ]
+    for opened, kind_stages, other_stage in nodes:
+        for i, h in enumerate(opened):
+            if i == 0:
+                for stage in kind_stages:
+                    for d in single:
+                        add((replace(h, stage=stage),), d)
+            else:
+                for d in one:
+                    add((replace(h, stage=other_stage),), d)
 
     # v4l-utils contrib/test/test-media: every node held open (sleep N < node),
     # and the same while the first capture node streams.
-    everything = (
-        Hold(NodeKind.MEDIA, Stage.OPENED),
-        *(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.capture_entities),
-        *(Hold(NodeKind.SUBDEV, Stage.OPENED, e) for e in profile.subdev_entities),
-    )
-    streaming = (Hold(NodeKind.VIDEO, Stage.STREAMING, primary),
-                 *(h for h in everything if h.entity != primary))
+    everything = tuple(h for opened, _, _ in nodes for h in opened)
+    everything = (*media, *(h for h in everything if h.kind is not NodeKind.MEDIA))
+    streaming: tuple[Hold, ...] = ()
+    if can_stream:
+        primary = profile.capture_entities[0]
+        streaming = (Hold(NodeKind.VIDEO, Stage.STREAMING, primary),
+                     *(h for h in everything if h.entity != primary))
     for d in group:
-        out.append(_scenario(everything, d, group="all_nodes_open"))
-        out.append(_scenario(streaming, d, group="all_nodes_open_streaming"))
+        add(everything, d, group="all_nodes_open")
+        if streaming:
+            add(streaming, d, group="all_nodes_open_streaming")
 
     # Nothing held: rebinding, the module's exit (with the device bound, and
     # after unbind), repeated cycles.
     for d in idle:
-        out.append(_scenario((), d, group="idle",
-                             cycles=CYCLES if d is Disruption.CYCLES else 1))
-    if driver_unbind:
-        out.append(_scenario(everything, Disruption.CYCLES, group="all_nodes_open",
-                             cycles=CYCLES))
+        add((), d, group="idle", cycles=CYCLES if d is Disruption.CYCLES else 1)
+    for d in supported(profile, (Disruption.CYCLES,)):
+        add(everything, d, group="all_nodes_open", cycles=CYCLES)
 
     for target in profile.unbind_targets:
         for entity in profile.capture_entities:
             for stage in TARGET_STAGES:
-                out.append(_scenario((Hold(NodeKind.VIDEO, stage, entity),), Disruption.UNBIND,
-                                     target=target.name))
-        out.append(_scenario(streaming, Disruption.UNBIND, group="all_nodes_open_streaming",
-                             target=target.name))
-        out.append(_scenario((), Disruption.UNBIND_BIND, group="idle", target=target.name))
+                add((Hold(NodeKind.VIDEO, stage, entity),), Disruption.UNBIND,
+                    target=target.name)
+        if streaming:
+            add(streaming, Disruption.UNBIND, group="all_nodes_open_streaming",
+                target=target.name)
+        add((), Disruption.UNBIND_BIND, group="idle", target=target.name)
     names = [s.name for s in out]
     assert len(names) == len(set(names)), "scenario names must be unique"
     return out

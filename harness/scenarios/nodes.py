@@ -18,17 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.device.graph import MediaGraph
-from harness.device.pipeline import configure
+from harness.device.pipeline import MediaGraphs, configure
 from harness.profiles import DriverProfile
+from harness.scenarios.contracts import errno_name
+from harness.scenarios.evidence import CallRecord
 from harness.scenarios.model import Hold, NodeKind, Stage
 from harness.uapi import media, subdev
 from harness.uapi import videodev2 as v4l2
 
 BUFFERS = 4
-
-
-def errno_name(code: int | None) -> str:
-    return "ok" if code is None else errno.errorcode.get(code, str(code))
 
 
 def attempt(fn: Callable[[], Any]) -> int | None:
@@ -97,24 +95,29 @@ class KernelCall:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def to_dict(self, since: float) -> dict[str, Any]:
-        return {
-            "what": self.what,
-            "loop": self.loop,
-            "returned": self.returned is not None,
-            "latency": None if self.returned is None else round(self.returned - since, 4),
-            "result": self.result,
-            "calls": self.calls,
-            "errnos": self.errnos,
-        }
+    def record(self, node: str, since: float) -> CallRecord:
+        """The call as it stands, for the held node labelled `node`."""
+        return CallRecord(
+            node=node,
+            what=self.what,
+            loop=self.loop,
+            returned=self.returned is not None,
+            latency=None if self.returned is None else round(self.returned - since, 4),
+            result=self.result,
+            calls=self.calls,
+            errnos=dict(self.errnos),
+        )
 
 
 class HeldNode:
-    def __init__(self, hold: Hold, graph: MediaGraph, profile: DriverProfile):
+    def __init__(self, hold: Hold, graphs: MediaGraphs, profile: DriverProfile):
         self.hold = hold
-        self.graph = graph
         self.profile = profile
-        path = graph.path if hold.kind is NodeKind.MEDIA else graph.devnode(hold.entity)
+        # A media hold names its media device by one of its entities ("" when
+        # the driver has one media device); a node hold, its own entity.
+        self.graph = graphs.media(hold.entity)
+        path = (self.graph.path if hold.kind is NodeKind.MEDIA
+                else self.graph.devnode(hold.entity))
         if path is None:
             raise OSError(errno.ENOENT, f"{hold.entity} has no device node")
         self.path = path
@@ -133,7 +136,10 @@ class HeldNode:
         stage = self.hold.stage
         if self.hold.kind is NodeKind.VIDEO and stage is not Stage.OPENED:
             # Formats are set before open so this fd's own S_FMT is the stage.
-            self.format = configure(self.profile, self.hold.entity).format
+            # A memory-to-memory node has no pipeline: its own format is the one.
+            self.format = (configure(self.profile, self.hold.entity).format
+                           if self.hold.entity in self.profile.capture_entities
+                           else _current_format(self.path))
         flags = os.O_RDWR | os.O_CLOEXEC
         self.fd = os.open(self.path, flags)
         setup = {NodeKind.VIDEO: self._video, NodeKind.MEDIA: self._media,
@@ -294,6 +300,18 @@ class HeldNode:
             return "ok"
         fd, self.fd = self.fd, None
         return errno_name(attempt(lambda: os.close(fd)))
+
+
+def _current_format(path: str | None) -> v4l2.PixFormat:
+    assert path is not None
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fmt = v4l2.g_fmt(fd)
+    finally:
+        os.close(fd)
+    if not isinstance(fmt, v4l2.PixFormat):
+        raise StageNotReached(f"{path}: multi-planar formats are not held yet")
+    return fmt
 
 
 def _poll_forever(fd: int) -> None:

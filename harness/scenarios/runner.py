@@ -16,8 +16,10 @@ from typing import Any
 from harness.errors import GuestError
 from harness.kmsg.report import Finding
 from harness.scenarios.attribution import BOOT, attribute, markers
+from harness.scenarios.contracts import ContractResult
 from harness.scenarios.executor import SCENARIO_DEADLINE
 from harness.scenarios.model import Scenario
+from harness.scenarios.record import ScenarioRecord, Status
 from harness.scenarios.verdicts import Verdict
 from harness.targets.base import Target
 from harness.targets.qemu import Deadlines, GuestRun
@@ -27,7 +29,7 @@ from harness.targets.qemu import Deadlines, GuestRun
 class Outcome:
     scenario: Scenario
     verdict: Verdict = Verdict.NOT_RUN
-    record: dict[str, Any] = field(default_factory=dict)
+    record: ScenarioRecord | None = None  # None until the target reports it
     findings: list[Finding] = field(default_factory=list)
     boot: int = 0
     console: str = ""
@@ -37,11 +39,11 @@ class Outcome:
     kernel_times: dict[str, float | None] = field(default_factory=dict)
 
     @property
-    def failed_contracts(self) -> list[dict[str, Any]]:
-        return [c for c in self.record.get("contracts", []) if not c["passed"]]
+    def failed_contracts(self) -> list[ContractResult]:
+        return self.record.failed_contracts if self.record else []
 
     def judge(self) -> None:
-        status = self.record.get("status")
+        status = self.record.status if self.record else None
         # The kernel's reports say what broke; a hang or a lost process is
         # what it did to the scenario, so it comes after them.
         ended = {"hang": Verdict.HANG, "error": Verdict.ERROR,
@@ -49,11 +51,12 @@ class Outcome:
         if ended is not None:
             self.verdict = ended
             titles = [f.title for f in self.findings]
-            self.reason = "; ".join(filter(None, [*titles, self.record.get("error", "")]))
+            error = self.record.error if self.record else None
+            self.reason = "; ".join(filter(None, [*titles, error or ""]))
         elif self.findings or self.failed_contracts:
             self.verdict = Verdict.FAIL
             parts = [f.title for f in self.findings]
-            parts += [f"{c['contract']}: {c['detail']}" for c in self.failed_contracts]
+            parts += [f"{c.contract}: {c.detail}" for c in self.failed_contracts]
             self.reason = "; ".join(parts)
         else:
             self.verdict = Verdict.PASS
@@ -98,7 +101,7 @@ def run_scenarios(
             if event["event"] != "scenario-result" or progress is None:
                 return
             o = outcomes[event["scenario"]]
-            o.record = event["record"]
+            o.record = ScenarioRecord.from_dict(event["record"])
             o.findings = [f for owner, f in attribute(run.console()) if owner == o.scenario.name]
             o.judge()
             done += 1
@@ -130,8 +133,9 @@ def run_scenarios(
             o.boot, o.console = boot, str(run.console_path)
             before = o.verdict
             if name in in_flight:
-                o.record = {"name": name, "status": "hang" if run.outcome == "hang" else "crashed",
-                            "error": f"guest {run.outcome}: {run.message}", "contracts": []}
+                o.record = ScenarioRecord(
+                    name, Status.HANG if run.outcome == "hang" else Status.CRASHED,
+                    error=f"guest {run.outcome}: {run.message}")
             o.judge()
             if progress and (name in in_flight or o.verdict != before):
                 if name in in_flight:
@@ -161,7 +165,7 @@ def _follow_events(run: GuestRun, outcomes: dict[str, Outcome],
         if event["event"] == "scenario-start":
             started.append(event["scenario"])
         elif event["event"] == "scenario-result":
-            outcomes[event["scenario"]].record = event["record"]
+            outcomes[event["scenario"]].record = ScenarioRecord.from_dict(event["record"])
             finished.append(event["scenario"])
     return started, finished
 

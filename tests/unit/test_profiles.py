@@ -16,7 +16,7 @@ PROFILES = ("vimc", "rcar-vin", "rcar-vin-salvator-x")
 def test_every_entity_a_profile_names_is_one_it_expects(name: str) -> None:
     profile = get_profile(name)
     expected = set(profile.entities)
-    named = {*profile.capture_entities, *profile.subdev_entities,
+    named = {*profile.held_entities, *profile.media_entities,
              *(t.entity for t in profile.unbind_targets)}
     for path in profile.capture_paths:
         named |= {path.capture, *(p.entity for p in path.pads)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 
@@ -75,20 +74,16 @@ def test_slug() -> None:
     assert slug("Raw Capture 0") == "raw_capture_0"
 
 
-def test_every_contract_judged_cites_its_source() -> None:
-    """Every contract id the executor can report is one of CONTRACTS, whose
-    expectation and source travel into results.json with each result."""
-    import re
+def test_every_contract_carries_its_check_and_cites_its_source() -> None:
+    """Every contract is one row: its check, and the expectation and source that
+    travel into results.json with each result."""
+    from harness.scenarios.contracts import ContractResult, Phase
 
-    from harness.scenarios import executor
-    from harness.scenarios.contracts import ContractResult
-
-    judged = set(re.findall(r'ContractResult\(\s*"([a-z-]+)"', inspect.getsource(executor)))
-    judged |= set(re.findall(r'contract: str = "([a-z-]+)"', inspect.getsource(executor)))
-    judged |= set(re.findall(r'contract="([a-z-]+)"', inspect.getsource(executor)))
-    assert judged and judged <= set(CONTRACTS), judged - set(CONTRACTS)
     for c in CONTRACTS.values():
         assert c.source and c.expectation
+        assert (c.check is None) != (c.node_check is None), c.id  # exactly one check
+        # held-node checks are judged fd by fd, in the order of their after-action
+        assert (c.phase is Phase.HELD_NODES) == (c.node_check is not None) == bool(c.after)
     out = ContractResult("close-succeeds", True, "close: ok").to_dict()
     assert out["source"] == CONTRACTS["close-succeeds"].source
 
@@ -140,18 +135,26 @@ def test_reports_before_any_scenario_belong_to_the_boot() -> None:
 
 
 def test_a_new_taint_or_a_stuck_task_means_reboot() -> None:
-    base = {"taint_before": 1 << 12, "taint_after": 1 << 12, "status": "done"}
-    assert unfit_for_more(base) == ""
-    assert "taint" in unfit_for_more({**base, "taint_after": (1 << 12) | (1 << 5)})
+    from harness.scenarios.record import ScenarioRecord
+
+    base = {"name": "s", "taint_before": 1 << 12, "taint_after": 1 << 12, "status": "done"}
+
+    def unfit(**changes: object) -> str:
+        return unfit_for_more(ScenarioRecord.from_dict({**base, **changes}))
+
+    assert unfit() == ""
+    assert "taint" in unfit(taint_after=(1 << 12) | (1 << 5))
     # O (out-of-tree) and E (unsigned) taint from loading vimc are information only
-    assert unfit_for_more({**base, "taint_after": (1 << 12) | (1 << 13)}) == ""
-    assert unfit_for_more({**base, "status": "hang"}) == "scenario hang"
-    assert unfit_for_more({**base, "stuck_process": True}) == "a task is stuck in the kernel"
+    assert unfit(taint_after=(1 << 12) | (1 << 13)) == ""
+    assert unfit(status="hang") == "scenario hang"
+    assert unfit(stuck_process=True) == "a task is stuck in the kernel"
     # a driver the scenario left unable to bind or load again
     gone = {"contract": "driver-recovers", "passed": False,
             "detail": "driver did not come back: cannot bind vimc.0 again: ENODEV"}
-    assert unfit_for_more({**base, "contracts": [gone]}).startswith("driver unusable: driver")
-    assert unfit_for_more({**base, "contracts": [{**gone, "passed": True}]}) == ""
+    assert unfit(contracts=[gone]).startswith("driver unusable: driver")
+    assert unfit(contracts=[{**gone, "passed": True}]) == ""
+    # a failed contract that does not leave the driver unusable is the scenario's alone
+    assert unfit(contracts=[{**gone, "contract": "close-succeeds"}]) == ""
 
 
 def test_vimc_matrix_names_are_unchanged() -> None:

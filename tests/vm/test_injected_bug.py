@@ -40,4 +40,4 @@ def test_injected_use_after_free_fails_its_scenario(flavour: str, tmp_path: Path
     assert "vimc_capture_unregister" in report.text
     assert "Freed by task" in report.text
     # and the reboot that followed let later scenarios run on a clean kernel
-    assert outcome.record["taint_after"] != outcome.record["taint_before"]
+    assert outcome.record and outcome.record.taint_after != outcome.record.taint_before

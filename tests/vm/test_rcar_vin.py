@@ -43,8 +43,9 @@ def test_group_rebinds_and_streams_again(arm64_kernel: Kernel, tmp_path: Path) -
     result = _run(arm64_kernel, ["idle--unbind_bind"], tmp_path)
     (outcome,) = result.outcomes
     assert outcome.verdict == "pass", outcome.reason
-    rebind = [c for c in outcome.record["contracts"] if c["contract"] == "rebind-restores"]
-    assert rebind and rebind[0]["passed"], rebind
+    assert outcome.record is not None
+    rebind = [c for c in outcome.record.contracts if c.contract == "rebind-restores"]
+    assert rebind and rebind[0].passed, rebind
 
 
 def test_unbinding_the_vins_while_one_streams_corrupts_the_media_graph(
