@@ -289,6 +289,9 @@ class SshTarget:
                               f"{(err.strip().splitlines() or ['no output'])[-1]}")
 
     def _why_ended(self, agent: subprocess.Popen, run_dir: Path) -> str:
+        # The session often dies before the console shows the panic to ended().
+        if self.console is not None and self.console.sink.panicked:
+            return "the kernel panicked"
         if agent.returncode == 255:
             return (f"the ssh connection to {self.address} was lost (the board crashed or its "
                     f"network went down)")
