@@ -12,8 +12,6 @@ from harness.kernels.kernel import Kernel
 
 if TYPE_CHECKING:
     from harness.targets.base import BoardKernel, Target
-    from harness.targets.serial import SerialTarget
-    from harness.targets.ssh import SshTarget
 
 PROG = "v4l2-unplug"
 
@@ -82,39 +80,14 @@ def target_from_args(args: argparse.Namespace) -> tuple[Target, Kernel | BoardKe
         raise HarnessError("--patch, --kernel-image and --modules build or boot a kernel in "
                            "QEMU; a board runs its own kernel (install the driver there)")
 
-    from harness.targets.base import BoardKernel, TargetError
+    from harness.targets.base import BoardKernel
+    from harness.targets.schemes import BoardOptions, open_board
 
     def note(text: str) -> None:
         print(f"{PROG}: {text}", file=sys.stderr, flush=True)
 
-    console_spec, power = args.console, args.power_cycle
-    if spec.startswith("labgrid:"):
-        from harness.targets.labgrid_env import board_from_env
-
-        board = board_from_env(spec)
-        spec = board["target"]
-        console_spec = console_spec or board["console"]
-        power = power or board["power"]
-    target: SshTarget | SerialTarget
-    if spec.startswith("ssh://"):
-        from harness.targets.serial import SerialConsole, parse_serial
-        from harness.targets.ssh import SshTarget
-
-        console = None
-        if console_spec:
-            opts = parse_serial(console_spec)
-            console = SerialConsole(opts["device"], opts["baud"])
-        target = SshTarget(spec, args.ssh_identity, power, console, note)
-    elif spec.startswith("serial:"):
-        from harness.targets.serial import SerialTarget
-
-        if console_spec:
-            raise HarnessError("--console is the serial console of an ssh target; a serial "
-                               "target reads its own")
-        target = SerialTarget(spec, power, note)
-    else:
-        raise TargetError(f"unknown target {spec!r}: qemu, ssh://[user@]host[:port], "
-                          f"serial:/dev/ttyX or labgrid:ENV.yaml")
+    target = open_board(spec, BoardOptions(args.console, args.power_cycle, args.ssh_identity,
+                                           note))
     atexit.register(target.close)
     probe = target.probe()
-    return target, BoardKernel("board", probe["release"], spec)
+    return target, BoardKernel("board", probe["release"], target.spec)

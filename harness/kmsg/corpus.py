@@ -35,7 +35,7 @@ from harness.kmsg.report import parse_log
 
 if TYPE_CHECKING:
     from harness.kernels.kernel import Kernel
-    from harness.targets.qemu import GuestRun
+    from harness.targets.run import GuestRun
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DIRECT = "/sys/kernel/debug/provoke-crash/DIRECT"
@@ -261,7 +261,8 @@ def _provoke_kernel(kernel: Kernel) -> Kernel:
 
 
 def _run(capture: Capture, kernel: Kernel, run_dir: Path) -> GuestRun:
-    from harness.targets.qemu import Deadlines, GuestRun, QemuTarget
+    from harness.targets.qemu import QemuTarget
+    from harness.targets.run import Deadlines, GuestRun, Outcome
 
     # kmemleak's scans take about 20 s each under TCG with KASAN.
     budget = capture.wait + 20 * max(1, len(capture.types)) + (90 if capture.kmemleak_test else 20)
@@ -277,7 +278,7 @@ def _run(capture: Capture, kernel: Kernel, run_dir: Path) -> GuestRun:
         # The agent finished but the guest never powered off: a CPU left
         # spinning with interrupts off stalls the sync before poweroff. QEMU
         # is killed by then and the console is complete.
-        return GuestRun(run_dir, outcome="hang", message="the guest did not power off")
+        return GuestRun(run_dir, outcome=Outcome.HANG, message="the guest did not power off")
 
 
 def capture_all(outdir: Path, captures: Sequence[Capture], jobs: int = 2) -> list[str]:

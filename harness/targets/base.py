@@ -1,7 +1,8 @@
 """What a target is, and what the board targets (SSH, serial console) share.
 
 A target runs a job's tasks in the agent on some kernel and returns a
-GuestRun: the events, the whole console, how it ended. QemuTarget boots a
+GuestRun: the events, the whole console, how it ended (harness.targets.run
+has the record and the one loop every target's run goes through). QemuTarget boots a
 fresh kernel for every run. A board cannot: after a run that left the
 kernel unfit (the runner asks for another run only then), the board is
 rebooted, by `reboot` or by the user's power-cycle command, and the next
@@ -23,7 +24,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.errors import HarnessError
-from harness.targets.qemu import Deadlines, GuestRun
+
+# The run's record and loop live in harness.targets.run; these names were
+# defined or imported here before, and other modules import them from here.
+from harness.targets.run import DEADLINES as DEADLINES
+from harness.targets.run import DeadlinePassed, Target
+from harness.targets.run import EventBook as EventBook
+from harness.targets.run import EventHook as EventHook
+from harness.targets.run import GuestRun as GuestRun
 
 PACKAGE = Path(__file__).resolve().parents[1]
 # Host-side parts of the package, never imported by the agent.
@@ -32,14 +40,17 @@ HOST_ONLY = ("commands", "kernels", "targets", "report", "cli.py", "pytest_plugi
 # needs nothing but python3.
 AGENT_DEPENDENCIES = ("pyudev", "v4l2")
 MIN_PYTHON = (3, 11)
-DEADLINES = Deadlines()
-
-EventHook = Callable[[dict[str, Any], GuestRun], None]
 
 
-class Target(Protocol):
-    def run(self, tasks: list[dict[str, Any]], run_dir: Path, deadlines: Deadlines = ...,
-            on_event: EventHook | None = None) -> GuestRun: ...
+class BoardTarget(Target, Protocol):
+    """A board's target: what `--target` opens, besides running jobs."""
+
+    spec: str  # the ssh:// or serial: target it was opened as; reports name it
+
+    def probe(self) -> dict[str, Any]:
+        """What the board runs (PROBE's answer), checked with check_probe()."""
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -56,10 +67,6 @@ class BoardKernel:
 
 class TargetError(HarnessError):
     """A board that cannot be reached, logged into, or run on."""
-
-
-class DeadlinePassed(Exception):
-    pass
 
 
 # --- the kernel log, as a console would show it
@@ -222,80 +229,6 @@ def agent_command(job_dir: str, python: str = "python3", checkout: str | None = 
 def job_bundle(job: dict[str, Any]) -> bytes:
     """Only the job, for a board that has the package in a checkout already."""
     return _bundle(job, with_agent=False)
-
-
-# --- events, deadlines and the record of one run
-
-class EventBook:
-    """What QemuTarget does with each event, for a board run: the GuestRun's
-    events, `ready` and `done`, events.jsonl, and the three deadlines."""
-
-    def __init__(self, result: GuestRun, deadlines: Deadlines, on_event: EventHook | None,
-                 start: float | None = None):
-        self.result = result
-        self.deadlines = deadlines
-        self.on_event = on_event
-        self.start = time.monotonic() if start is None else start
-        self.last = self.start
-        self._log = (result.run_dir / "events.jsonl").open("a")
-
-    def line(self, text: str) -> None:
-        text = text.strip()
-        if not text:
-            return
-        try:
-            event = json.loads(text)
-            if not isinstance(event, dict) or "event" not in event:
-                raise ValueError
-        except ValueError:
-            event = {"event": "garbled", "raw": text}
-        self.add(event)
-
-    def add(self, event: dict[str, Any]) -> None:
-        self.last = time.monotonic()
-        self._log.write(json.dumps(event, default=str) + "\n")
-        self._log.flush()
-        self.result.events.append(event)
-        if event["event"] == "ready" and self.result.boot_seconds is None:
-            self.result.boot_seconds = self.last - self.start
-        if event["event"] == "done":
-            self.result.outcome = "done"
-        if self.on_event is not None:
-            self.on_event(event, self.result)
-
-    @property
-    def done(self) -> bool:
-        return self.result.outcome == "done"
-
-    def check(self) -> None:
-        """Raise DeadlinePassed when one of the run's deadlines is over."""
-        now = time.monotonic()
-        d = self.deadlines
-        if self.result.boot_seconds is None and now - self.start > d.boot:
-            raise DeadlinePassed(f"the agent did not start within {d.boot:.0f} s")
-        if self.result.boot_seconds is not None and now - self.last > d.idle:
-            raise DeadlinePassed(f"the agent sent nothing for {d.idle:.0f} s")
-        if now - self.start > d.total:
-            raise DeadlinePassed(f"the run exceeded its total deadline of {d.total:.0f} s")
-
-    def remaining_boot(self) -> float:
-        return self.start + self.deadlines.boot - time.monotonic()
-
-    def close(self) -> None:
-        self._log.close()
-
-
-def start_run(run_dir: Path) -> GuestRun:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("console.log", "events.jsonl", "agent.log", "serial.log"):
-        (run_dir / stale).unlink(missing_ok=True)
-    return GuestRun(run_dir=run_dir)
-
-
-def end_unstarted(result: GuestRun, message: str) -> GuestRun:
-    result.outcome = "boot-failed"
-    result.message = message
-    return result
 
 
 # --- rebooting a board

@@ -10,21 +10,17 @@ mixed into it.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +29,21 @@ from harness.errors import GuestError, KernelError, SetupError
 from harness.kernels.kernel import Kernel
 from harness.targets import initramfs, userland
 from harness.targets.accel import choose_accel
+from harness.targets.process import die_with_parent, kill_group
+from harness.targets.run import (
+    DEADLINES,
+    DeadlinePassed,
+    Deadlines,
+    EventBook,
+    EventHook,
+    GuestRun,
+    Outcome,
+    begin,
+    run_job,
+)
+
+# Deadlines and GuestRun lived here first (harness.targets.run has them now):
+# `from harness.targets.qemu import Deadlines, GuestRun` still works.
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 GUEST_INIT = CHECKOUT / "vm" / "guest-init"
@@ -47,60 +58,8 @@ def base_cmdline(arch: Arch) -> tuple[str, ...]:
 BASE_CMDLINE = base_cmdline(ARCHES["x86_64"])
 
 
+# After `done`: how long the guest may take to power off.
 POWEROFF_TIMEOUT = 15.0
-
-
-@dataclass(frozen=True)
-class Deadlines:
-    """Seconds. boot: QEMU start to the agent's `ready`; idle: longest silence
-    between two events; total: the whole run."""
-
-    boot: float = 90.0
-    idle: float = 300.0
-    total: float = 1800.0
-
-
-@dataclass
-class GuestRun:
-    """What one boot left behind: events, console, and how it ended."""
-
-    run_dir: Path
-    events: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str = "running"  # done | hang | crashed | boot-failed
-    boot_seconds: float | None = None
-    message: str = ""
-
-    @property
-    def console_path(self) -> Path:
-        return self.run_dir / "console.log"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_dir": str(self.run_dir), "events": self.events, "outcome": self.outcome,
-                "boot_seconds": self.boot_seconds, "message": self.message}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GuestRun:
-        return cls(Path(d["run_dir"]), d["events"], d["outcome"], d["boot_seconds"],
-                   d["message"])
-
-    def console(self) -> str:
-        try:
-            return self.console_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def console_tail(self, lines: int = 25) -> str:
-        return "\n".join(self.console().splitlines()[-lines:])
-
-    def results(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] in ("result", "error")]
-
-
-def _die_with_parent() -> None:
-    # If the harness is killed outright (SIGKILL, OOM), QEMU must not outlive it.
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()
 
 
 def find_qemu(arch: str = "x86_64") -> str:
@@ -199,56 +158,105 @@ class QemuTarget:
         self,
         tasks: list[dict[str, Any]],
         run_dir: Path,
-        deadlines: Deadlines = Deadlines(),
-        on_event: Callable[[dict[str, Any], GuestRun], None] | None = None,
+        deadlines: Deadlines = DEADLINES,
+        on_event: EventHook | None = None,
     ) -> GuestRun:
         """Boot, run `tasks` in the agent, and return when the guest is gone.
         `on_event` sees every event as it arrives (for live progress)."""
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("console.log", "events.jsonl", "qemu.log"):
-            (run_dir / stale).unlink(missing_ok=True)
-        monitor_path(run_dir).unlink(missing_ok=True)
-        job_path = run_dir / "job.json"
-        job_path.write_text(json.dumps({"tasks": tasks}, indent=1))
-        argv = self.command(run_dir, job_path, initramfs.build(self.kernel))
-        (run_dir / "qemu.cmdline").write_text(shlex.join(argv) + "\n")
-        result = GuestRun(run_dir=run_dir)
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=(run_dir / "qemu.log").open("w"),
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            for event in _follow(run_dir / "events.jsonl", proc, start, deadlines, result):
-                result.events.append(event)
-                if on_event is not None:
-                    on_event(event, result)
-                if event["event"] == "ready" and result.boot_seconds is None:
-                    result.boot_seconds = time.monotonic() - start
-                if event["event"] == "done":
-                    result.outcome = "done"
-            if result.outcome == "running":
-                result.outcome = "crashed" if result.boot_seconds else "boot-failed"
-                result.message = (
-                    f"QEMU exited with status {proc.returncode} before the agent finished"
-                    + _qemu_said(run_dir)
-                )
-        except _Deadline as d:
-            result.outcome = "hang" if result.boot_seconds else "boot-failed"
-            result.message = str(d)
-            self._collect_hang_evidence(run_dir)
-        finally:
-            _kill(proc)
-        return result
+        result = begin(run_dir, ("console.log", "events.jsonl", "qemu.log"))
+        # QEMU's chardev writes events.jsonl itself.
+        book = EventBook(result, deadlines, on_event, log=False)
+        return run_job(_QemuJob(self, tasks, run_dir), book)
 
     def _collect_hang_evidence(self, run_dir: Path) -> None:
         """Ask the kernel for blocked tasks and all CPUs' stacks before the kill."""
         for keys in ("alt-sysrq-w", "alt-sysrq-l"):
             monitor_command(monitor_path(run_dir), f"sendkey {keys}")
         time.sleep(3.0)
+
+
+class _QemuJob:
+    """One boot: QEMU's own process, the guest's events in the file its chardev writes."""
+
+    not_started = "the guest did not start the agent"
+
+    def __init__(self, target: QemuTarget, tasks: list[dict[str, Any]], run_dir: Path):
+        self.target = target
+        self.tasks = tasks
+        self.run_dir = run_dir
+        self.events = run_dir / "events.jsonl"
+        self.argv: list[str] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._offset = 0
+        self._partial = b""
+
+    def prepare(self, book: EventBook) -> str | None:
+        monitor_path(self.run_dir).unlink(missing_ok=True)
+        job_path = self.run_dir / "job.json"
+        job_path.write_text(json.dumps({"tasks": self.tasks}, indent=1))
+        self.argv = self.target.command(self.run_dir, job_path,
+                                        initramfs.build(self.target.kernel))
+        (self.run_dir / "qemu.cmdline").write_text(shlex.join(self.argv) + "\n")
+        return None
+
+    def launch(self, book: EventBook) -> None:
+        # The boot deadline and boot time count from QEMU's start, not from
+        # building the initramfs.
+        book.restart()
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=(self.run_dir / "qemu.log").open("w"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+
+    def read(self, timeout: float) -> list[str | dict[str, Any]] | None:
+        """New whole lines of the events file; None once QEMU has exited and
+        the file has nothing more."""
+        assert self.proc is not None
+        end = time.monotonic() + timeout
+        while True:
+            chunk = b""
+            if self.events.exists():
+                with self.events.open("rb") as f:
+                    f.seek(self._offset)
+                    chunk = f.read()
+                self._offset += len(chunk)
+            if chunk:
+                *lines, self._partial = (self._partial + chunk).split(b"\n")
+                return [line.decode(errors="replace") for line in lines]
+            if self.proc.poll() is not None:
+                return None
+            if time.monotonic() >= end:
+                return []
+            time.sleep(0.02)
+
+    def ended(self) -> str | None:
+        return None  # a panic ends QEMU (panic=-1, -no-reboot), and so the stream
+
+    def finish(self) -> None:
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout=POWEROFF_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # A CPU stuck in the kernel can stall poweroff itself.
+            raise DeadlinePassed(
+                f"the agent finished but the guest did not power off within "
+                f"{POWEROFF_TIMEOUT:.0f} s"
+            ) from None
+
+    def why_ended(self) -> str:
+        assert self.proc is not None
+        return (f"QEMU exited with status {self.proc.returncode} before the agent finished"
+                + _qemu_said(self.run_dir))
+
+    def hang_evidence(self) -> None:
+        self.target._collect_hang_evidence(self.run_dir)
+
+    def stop(self, result: GuestRun) -> None:
+        if self.proc is not None:
+            kill_group(self.proc)
 
 
 def monitor_path(run_dir: Path) -> Path:
@@ -270,58 +278,6 @@ def _qemu_said(run_dir: Path) -> str:
     return f": {lines[-1][:300]}" if lines else ""
 
 
-class _Deadline(Exception):
-    pass
-
-
-def _follow(
-    path: Path, proc: subprocess.Popen, start: float, deadlines: Deadlines, result: GuestRun
-) -> Iterator[dict[str, Any]]:
-    """Yield events as the guest writes them, until QEMU exits or a deadline passes."""
-    buf = b""
-    offset = 0
-    last = time.monotonic()
-    while True:
-        chunk = b""
-        if path.exists():
-            with path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            offset += len(chunk)
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                event = {"event": "garbled", "raw": line.decode(errors="replace")}
-            last = time.monotonic()
-            yield event
-            if event.get("event") == "done":
-                try:
-                    proc.wait(timeout=POWEROFF_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    # A CPU stuck in the kernel can stall poweroff itself.
-                    raise _Deadline(
-                        f"the agent finished but the guest did not power off within "
-                        f"{POWEROFF_TIMEOUT:.0f} s"
-                    ) from None
-                return
-        if proc.poll() is not None and not chunk:
-            return
-        now = time.monotonic()
-        if result.boot_seconds is None and now - start > deadlines.boot:
-            raise _Deadline(f"the guest did not start the agent within {deadlines.boot:.0f} s")
-        if result.boot_seconds is not None and now - last > deadlines.idle:
-            raise _Deadline(f"the agent sent nothing for {deadlines.idle:.0f} s")
-        if now - start > deadlines.total:
-            raise _Deadline(f"the run exceeded its total deadline of {deadlines.total:.0f} s")
-        time.sleep(0.02 if not chunk else 0)
-
-
 def monitor_command(sock_path: Path, command: str, timeout: float = 2.0) -> str:
     """Send one HMP command; best effort, since the VM may already be gone."""
     try:
@@ -335,18 +291,9 @@ def monitor_command(sock_path: Path, command: str, timeout: float = 2.0) -> str:
         return ""
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-
-
 def raise_for_boot(run: GuestRun) -> None:
     """Turn a boot that never reached the agent into one clear error."""
-    if run.outcome == "boot-failed":
+    if run.outcome == Outcome.BOOT_FAILED:
         raise GuestError(
             f"the guest never came up ({run.message}); console: {run.console_path}",
             console_tail=run.console_tail(),

@@ -38,30 +38,36 @@ import pexpect
 import pexpect.fdpexpect
 
 from harness.targets.base import (
-    DEADLINES,
     PROBE,
     REBOOT,
-    DeadlinePassed,
-    EventBook,
-    EventHook,
     PowerCycle,
     Rebooter,
     TargetError,
     agent_bundle,
     agent_command,
     check_probe,
-    end_unstarted,
     job_bundle,
     python_command,
-    start_run,
 )
-from harness.targets.qemu import Deadlines, GuestRun
+from harness.targets.run import (
+    DEADLINES,
+    DeadlinePassed,
+    Deadlines,
+    EventBook,
+    EventHook,
+    GuestRun,
+    Outcome,
+    begin,
+    run_job,
+)
 
 # Where a kernel line starts: its printk time. What precedes it on the same
 # line is another writer's unfinished line.
 _KERNEL_LINE = re.compile(rb"\[\s*\d+\.\d{6}\]")
 _EVENT = b'{"event"'
 PANIC = b"Kernel panic - not syncing"
+# What an earlier run in the same directory left.
+STALE = ("console.log", "events.jsonl", "agent.log", "serial.log")
 # A line that never ends (a prompt with nothing after it) is flushed at this size.
 _MAX_PENDING = 1 << 20
 BAUDS = {n: getattr(termios, f"B{n}") for n in (
@@ -457,6 +463,7 @@ class SerialTarget:
     def __init__(self, spec: str, power_cycle: PowerCycle | None = None,
                  note: Callable[[str], None] = lambda s: None):
         self.opts = parse_serial(spec)
+        self.spec = spec
         self.where = self.opts["device"]
         self.power_command = power_cycle
         self.note = lambda s: note(f"{self.where}: {s}")
@@ -464,63 +471,15 @@ class SerialTarget:
         self.shell = SerialShell(self.console, self.opts["user"], self.opts["password"],
                                  self.note)
         self._boot_id: str | None = None
-        self._last_outcome = "done"
+        self._last_outcome = Outcome.DONE
 
     def close(self) -> None:
         self.console.close()
 
     def run(self, tasks: list[dict[str, Any]], run_dir: Path,
             deadlines: Deadlines = DEADLINES, on_event: EventHook | None = None) -> GuestRun:
-        result = start_run(run_dir)
-        self.console.record_to(run_dir)
-        book = EventBook(result, deadlines, on_event)
-        sink = self.console.sink
-        pid = remote = None
-        try:
-            try:
-                if self._boot_id is not None:
-                    rebooter = Rebooter(_ShellBoard(self.shell), self.power_command, self.note)
-                    self._boot_id = rebooter.reboot(self._boot_id, book.start + deadlines.boot,
-                                                    crashed=self._last_outcome != "done")
-                if not self.shell.ready:
-                    self.shell.login(max(5.0, book.remaining_boot()))
-                probe = self._probe()
-                self._boot_id = probe["boot_id"]
-                # The agent's scenario markers are printk'd at the default
-                # level: the console must show them.
-                self.shell.run("set -- $(cat /proc/sys/kernel/printk); "
-                               "[ \"$1\" -ge 7 ] || echo 7 > /proc/sys/kernel/printk")
-                remote = self._push({"tasks": tasks}, book)
-            except DeadlinePassed as d:
-                return end_unstarted(result, str(d))
-            sink.events.clear()
-            command = agent_command(remote, self.opts["python"], self.opts["checkout"])
-            status, out = self.shell.run(f"({command}) </dev/null & echo PID $!", timeout=20)
-            pid = next((line.split()[-1] for line in out if line.startswith("PID ")), None)
-            while not book.done:
-                self.console.pump(0.2)
-                while sink.events:
-                    book.add(sink.events.popleft())
-                sink.lines.clear()
-                if sink.panicked:
-                    time.sleep(2.0)
-                    self.console.pump(0.5)
-                    result.outcome, result.message = "crashed", "the kernel panicked"
-                    break
-                book.check()
-        except DeadlinePassed as d:
-            result.outcome = "hang" if result.boot_seconds else "boot-failed"
-            result.message = str(d)
-            self._hang_evidence(pid)
-        finally:
-            if book.done:
-                self.console.pump(1.0)
-                if remote:
-                    self._quietly(f"rm -rf {shlex.quote(remote)}")
-            self._last_outcome = result.outcome
-            book.close()
-            self.console.sink.flush()
-        return result
+        result = begin(run_dir, STALE)
+        return run_job(_SerialJob(self, tasks, run_dir), EventBook(result, deadlines, on_event))
 
     def probe(self, timeout: float = 60.0) -> dict[str, Any]:
         """Log in if need be; what the board runs, checked (python3 >= 3.11, root)."""
@@ -575,3 +534,80 @@ class SerialTarget:
             self.shell.run(command, timeout=10)
         except (DeadlinePassed, TargetError):
             pass
+
+
+class _SerialJob:
+    """One run of the agent in the serial shell: its events come between the
+    kernel's lines on the same console (ConsoleSink takes them apart)."""
+
+    not_started = "the agent did not start"
+
+    def __init__(self, target: SerialTarget, tasks: list[dict[str, Any]], run_dir: Path):
+        self.target = target
+        self.tasks = tasks
+        self.run_dir = run_dir
+        self.sink = target.console.sink
+        self.remote: str | None = None
+        self.pid: str | None = None
+
+    def prepare(self, book: EventBook) -> str | None:
+        t = self.target
+        t.console.record_to(self.run_dir)
+        if t._boot_id is not None:
+            rebooter = Rebooter(_ShellBoard(t.shell), t.power_command, t.note)
+            t._boot_id = rebooter.reboot(t._boot_id, book.start + book.deadlines.boot,
+                                         crashed=t._last_outcome != Outcome.DONE)
+        if not t.shell.ready:
+            t.shell.login(max(5.0, book.remaining_boot()))
+        probe = t._probe()
+        t._boot_id = probe["boot_id"]
+        # The agent's scenario markers are printk'd at the default
+        # level: the console must show them.
+        t.shell.run("set -- $(cat /proc/sys/kernel/printk); "
+                    "[ \"$1\" -ge 7 ] || echo 7 > /proc/sys/kernel/printk")
+        self.remote = t._push({"tasks": self.tasks}, book)
+        return None
+
+    def launch(self, book: EventBook) -> None:
+        t = self.target
+        assert self.remote is not None
+        self.sink.events.clear()
+        command = agent_command(self.remote, t.opts["python"], t.opts["checkout"])
+        status, out = t.shell.run(f"({command}) </dev/null & echo PID $!", timeout=20)
+        self.pid = next((line.split()[-1] for line in out if line.startswith("PID ")), None)
+
+    def read(self, timeout: float) -> list[str | dict[str, Any]] | None:
+        """The events the sink took out of the console. The line never ends:
+        a board that falls silent is found by the deadlines."""
+        self.target.console.pump(timeout)
+        events: list[str | dict[str, Any]] = []
+        while self.sink.events:
+            events.append(self.sink.events.popleft())
+        self.sink.lines.clear()  # the shell's: nobody runs commands meanwhile
+        return events
+
+    def ended(self) -> str | None:
+        if not self.sink.panicked:
+            return None
+        time.sleep(2.0)  # the rest of the panic report
+        self.target.console.pump(0.5)
+        return "the kernel panicked"
+
+    def finish(self) -> None:
+        pass  # the agent's shell job ends by itself; nothing waits on it
+
+    def why_ended(self) -> str:
+        # read() never ends the stream; a Job must still say why it would.
+        return f"the serial console {self.target.where} closed"
+
+    def hang_evidence(self) -> None:
+        self.target._hang_evidence(self.pid)
+
+    def stop(self, result: GuestRun) -> None:
+        t = self.target
+        if result.outcome == Outcome.DONE:
+            t.console.pump(1.0)
+            if self.remote:
+                t._quietly(f"rm -rf {shlex.quote(self.remote)}")
+        t._last_outcome = result.outcome
+        t.console.sink.flush()

@@ -16,6 +16,7 @@ import errno
 import fcntl
 import json
 import os
+import platform
 import select
 import shlex
 import signal
@@ -30,11 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import cache
+from harness.arch import Arch
 from harness.errors import SetupError
 from harness.kernels import apt
 from harness.kernels.kernel import Kernel
 from harness.targets import initramfs
-from harness.targets.qemu import CHECKOUT, QemuTarget, _die_with_parent, _kill
+from harness.targets.process import die_with_parent, kill_group
+from harness.targets.qemu import CHECKOUT, QemuTarget
 
 GUEST_SERVE = CHECKOUT / "vm" / "guest-serve"
 READY_LINE = b"harness-serve: sshd listening"
@@ -43,17 +46,24 @@ READY_LINE = b"harness-serve: sshd listening"
 EARLY_EXIT = 3.0
 
 
-def _unpacked(package: str) -> Path:
+def _unpacked(package: str, arch: Arch) -> Path:
     # Two serves (parallel tests) on a fresh cache would both unpack it.
     lock_path = cache.cache_root() / "debs" / ".lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return apt.unpacked(package)
+        return apt.unpacked(package, arch.debian)
 
 
-def _lib_dir(package: str) -> Path:
-    return _unpacked(package) / "usr" / "lib" / "x86_64-linux-gnu"
+def _lib_dir(package: str, arch: Arch) -> Path:
+    """The directory where `package`, for `arch`, puts its shared libraries:
+    Debian's multiarch one (usr/lib/x86_64-linux-gnu on amd64)."""
+    root = _unpacked(package, arch)
+    dirs = sorted({lib.parent for lib in (root / "usr" / "lib").glob("*/*.so*")})
+    if len(dirs) != 1:
+        raise SetupError(f"Debian's {package} ({arch.debian}) has its libraries in "
+                         f"{len(dirs)} directories under {root}/usr/lib, not one")
+    return dirs[0]
 
 
 def has_module(kernel: Kernel, name: str) -> bool:
@@ -73,18 +83,26 @@ class ServedGuest(QemuTarget):
 
     def __init__(self, kernel: Kernel, ssh_port: int, ssh_dir: Path):
         super().__init__(kernel)
+        if not self.arch.native:
+            # sshd and its libraries come from the host's root file system,
+            # which only a guest of the host's architecture can run.
+            raise SetupError(
+                f"serve's guest runs sshd from the host's root file system, so its kernel "
+                f"must be the host's architecture ({platform.machine()}); {kernel.flavour} "
+                f"is {kernel.arch} (use --kernel debian)"
+            )
         if not has_module(kernel, "virtio_net"):
             raise SetupError(
                 f"kernel {kernel.flavour} {kernel.release} has no virtio_net (neither built in "
                 f"nor a module), so the guest would have no network: use --kernel debian"
             )
-        sshd = _unpacked("openssh-server") / "usr" / "sbin" / "sshd"
+        sshd = _unpacked("openssh-server", self.arch) / "usr" / "sbin" / "sshd"
         self.extra_cmdline = (
             f"harness.serve={GUEST_SERVE}",
             f"harness.sshd={sshd}",
             f"harness.sshdir={ssh_dir}",
             # Debian's sshd links libwrap, which a minimal host may lack.
-            f"harness.ldpath={_lib_dir('libwrap0')}",
+            f"harness.ldpath={_lib_dir('libwrap0', self.arch)}",
         )
         self.extra_args = (
             "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
@@ -295,7 +313,7 @@ class Server:
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                 stdout=(run_dir / "qemu.log").open("w"),
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         try:
             bridge.attach(run_dir / "serial.sock")
             ready = False
@@ -307,7 +325,7 @@ class Server:
                     self.say(f"boot {boot}: ready: ssh -p {self.ssh_port} root@127.0.0.1")
                 time.sleep(0.1)
         finally:
-            _kill(proc)
+            kill_group(proc)
             bridge.detach()
         crashed_at_once = time.monotonic() - started < EARLY_EXIT and proc.returncode != 0
         if crashed_at_once and not (self._power_cycle or self._stop):

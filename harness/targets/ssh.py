@@ -31,26 +31,30 @@ from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
 from harness.targets.base import (
-    DEADLINES,
     KMSG_READER,
     PROBE,
     REBOOT,
-    DeadlinePassed,
-    EventBook,
-    EventHook,
     PowerCycle,
     Rebooter,
     TargetError,
     agent_bundle,
     agent_command,
     check_probe,
-    end_unstarted,
     job_bundle,
     kmsg_lines,
     python_command,
-    start_run,
 )
-from harness.targets.qemu import Deadlines, GuestRun
+from harness.targets.run import (
+    DEADLINES,
+    DeadlinePassed,
+    Deadlines,
+    EventBook,
+    EventHook,
+    GuestRun,
+    Outcome,
+    begin,
+    run_job,
+)
 from harness.targets.serial import SerialConsole
 
 CONNECT_TIMEOUT = 10
@@ -59,6 +63,8 @@ KEEPALIVE = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
 # After `done`: how long the kernel log may still be arriving.
 LOG_GRACE = 2.0
 POWEROFF_TIMEOUT = 30.0
+# What an earlier run in the same directory left.
+STALE = ("console.log", "events.jsonl", "agent.log", "serial.log")
 
 # What ssh says (exit status 255) -> what the user should hear.
 SSH_ERRORS = (
@@ -169,12 +175,13 @@ class SshTarget:
                  power_cycle: PowerCycle | None = None, console: SerialConsole | None = None,
                  note: Callable[[str], None] = lambda s: None):
         self.address = SshAddress.parse(address) if isinstance(address, str) else address
+        self.spec = address if isinstance(address, str) else f"ssh://{self.address}"
         self.identity = identity
         self.power_command = power_cycle
         self.console = console
         self.note = lambda s: note(f"{self.address}: {s}")
         self._boot_id: str | None = None
-        self._last_outcome = "done"
+        self._last_outcome = Outcome.DONE
 
     def close(self) -> None:
         if self.console is not None:
@@ -263,61 +270,8 @@ class SshTarget:
 
     def run(self, tasks: list[dict[str, Any]], run_dir: Path,
             deadlines: Deadlines = DEADLINES, on_event: EventHook | None = None) -> GuestRun:
-        result = start_run(run_dir)
-        if self.console is not None:
-            self.console.record_to(run_dir)
-        book = EventBook(result, deadlines, on_event)
-        kmsg: KmsgStream | None = None
-        agent: subprocess.Popen | None = None
-        remote: str | None = None
-        first = self._boot_id is None
-        try:
-            try:
-                if not first:
-                    rebooter = Rebooter(self, self.power_command, self.note)
-                    rebooter.reboot(self._boot_id or "", book.start + deadlines.boot,
-                                    crashed=self._last_outcome != "done")
-                probe = self.probe()
-                self._boot_id = probe["boot_id"]
-                if self.console is None:
-                    kmsg = self._start_kmsg(run_dir, from_start=not first)
-                remote = self.push({"tasks": tasks})
-                if kmsg is not None:
-                    self._wait_kmsg(kmsg, book)
-            except TargetError as e:
-                if first:
-                    raise
-                return end_unstarted(result, str(e))
-            except DeadlinePassed as d:
-                return end_unstarted(result, str(d))
-            command = agent_command(remote, self.address.python, self.address.checkout)
-            agent = subprocess.Popen(self.ssh_argv(command), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
-                                     stderr=(run_dir / "agent.log").open("wb"))
-            self._follow(agent, book)
-            if not book.done:
-                result.outcome = "crashed" if result.boot_seconds else "boot-failed"
-                result.message = self._why_ended(agent, run_dir)
-        except DeadlinePassed as d:
-            result.outcome = "hang" if result.boot_seconds else "boot-failed"
-            result.message = str(d)
-            self._hang_evidence()
-        finally:
-            if agent is not None:
-                _end(agent)
-            if kmsg is not None:
-                kmsg.stop(grace=LOG_GRACE if book.done else 3.0)
-            if book.done and remote:
-                try:
-                    self.ssh(f"rm -rf {shlex.quote(remote)}", timeout=15)
-                except TargetError:
-                    pass
-            self._last_outcome = result.outcome
-            book.close()
-            if self.console is not None:
-                time.sleep(LOG_GRACE if book.done else 0)
-                self.console.sink.flush()
-        return result
+        result = begin(run_dir, STALE)
+        return run_job(_SshJob(self, tasks, run_dir), EventBook(result, deadlines, on_event))
 
     def _start_kmsg(self, run_dir: Path, from_start: bool) -> KmsgStream:
         return KmsgStream(
@@ -334,37 +288,8 @@ class SshTarget:
             raise TargetError(f"{self.address}: cannot read /dev/kmsg: "
                               f"{(err.strip().splitlines() or ['no output'])[-1]}")
 
-    def _follow(self, agent: subprocess.Popen, book: EventBook) -> None:
-        """Feed the agent's stdout to the book until it ends, a deadline passes,
-        or the serial console shows a panic."""
-        out: IO[bytes] = agent.stdout  # type: ignore[assignment]
-        fd = out.fileno()
-        buf = b""
-        while True:
-            readable = select.select([fd], [], [], 0.2)[0]
-            if readable:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    book.line(line.decode(errors="replace"))
-                if book.done:
-                    try:
-                        agent.wait(timeout=POWEROFF_TIMEOUT)
-                    except subprocess.TimeoutExpired:
-                        raise DeadlinePassed(
-                            f"the agent finished but did not exit within "
-                            f"{POWEROFF_TIMEOUT:.0f} s") from None
-                    return
-            if self.console is not None and self.console.sink.panicked:
-                time.sleep(2.0)  # the rest of the panic report
-                return
-            book.check()
-        agent.wait()
-
     def _why_ended(self, agent: subprocess.Popen, run_dir: Path) -> str:
+        # The session often dies before the console shows the panic to ended().
         if self.console is not None and self.console.sink.panicked:
             return "the kernel panicked"
         if agent.returncode == 255:
@@ -386,3 +311,103 @@ class SshTarget:
                 for key in "wl":
                     self.console.sysrq(key)
         time.sleep(3.0)
+
+
+class _SshJob:
+    """One run of the agent in an ssh session: its stdout is the event stream."""
+
+    not_started = "the agent did not start"
+
+    def __init__(self, target: SshTarget, tasks: list[dict[str, Any]], run_dir: Path):
+        self.target = target
+        self.tasks = tasks
+        self.run_dir = run_dir
+        self.kmsg: KmsgStream | None = None
+        self.agent: subprocess.Popen[bytes] | None = None
+        self.remote: str | None = None
+        self._partial = b""
+
+    def prepare(self, book: EventBook) -> str | None:
+        t = self.target
+        if t.console is not None:
+            t.console.record_to(self.run_dir)
+        first = t._boot_id is None
+        try:
+            if not first:
+                rebooter = Rebooter(t, t.power_command, t.note)
+                rebooter.reboot(t._boot_id or "", book.start + book.deadlines.boot,
+                                crashed=t._last_outcome != Outcome.DONE)
+            probe = t.probe()
+            t._boot_id = probe["boot_id"]
+            if t.console is None:
+                self.kmsg = t._start_kmsg(self.run_dir, from_start=not first)
+            self.remote = t.push({"tasks": self.tasks})
+            if self.kmsg is not None:
+                t._wait_kmsg(self.kmsg, book)
+        except TargetError as e:
+            # A board that cannot be used at all is the user's to fix; one
+            # that does not come back after a run is that run's end.
+            if first:
+                raise
+            return str(e)
+        return None
+
+    def launch(self, book: EventBook) -> None:
+        t = self.target
+        assert self.remote is not None
+        command = agent_command(self.remote, t.address.python, t.address.checkout)
+        self.agent = subprocess.Popen(t.ssh_argv(command), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE,
+                                      stderr=(self.run_dir / "agent.log").open("wb"))
+
+    def read(self, timeout: float) -> list[str | dict[str, Any]] | None:
+        assert self.agent is not None
+        out: IO[bytes] = self.agent.stdout  # type: ignore[assignment]
+        fd = out.fileno()
+        if not select.select([fd], [], [], timeout)[0]:
+            return []
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            self.agent.wait()
+            return None
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        return [line.decode(errors="replace") for line in lines]
+
+    def ended(self) -> str | None:
+        console = self.target.console
+        if console is not None and console.sink.panicked:
+            time.sleep(2.0)  # the rest of the panic report
+            return "the kernel panicked"
+        return None
+
+    def finish(self) -> None:
+        assert self.agent is not None
+        try:
+            self.agent.wait(timeout=POWEROFF_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise DeadlinePassed(f"the agent finished but did not exit within "
+                                 f"{POWEROFF_TIMEOUT:.0f} s") from None
+
+    def why_ended(self) -> str:
+        assert self.agent is not None
+        return self.target._why_ended(self.agent, self.run_dir)
+
+    def hang_evidence(self) -> None:
+        self.target._hang_evidence()
+
+    def stop(self, result: GuestRun) -> None:
+        t = self.target
+        done = result.outcome == Outcome.DONE
+        if self.agent is not None:
+            _end(self.agent)
+        if self.kmsg is not None:
+            self.kmsg.stop(grace=LOG_GRACE if done else 3.0)
+        if done and self.remote:
+            try:
+                t.ssh(f"rm -rf {shlex.quote(self.remote)}", timeout=15)
+            except TargetError:
+                pass
+        t._last_outcome = result.outcome
+        if t.console is not None:
+            time.sleep(LOG_GRACE if done else 0)
+            t.console.sink.flush()

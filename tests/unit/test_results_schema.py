@@ -33,7 +33,7 @@ from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
 from harness.scenarios.nodes import errno_name
 from harness.scenarios.runner import run_race, run_scenarios
 from harness.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
-from harness.targets.qemu import Deadlines, GuestRun
+from harness.targets.run import Deadlines, GuestRun, Outcome
 from harness.validate import validation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,8 +175,8 @@ class RecordedGuest:
             console, events = self._scenarios(names)
         result.console_path.write_text("\n".join(console) + "\n")
         (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-        result.outcome = "done" if events[-1]["event"] == "done" else "hang"
-        if result.outcome == "hang":
+        result.outcome = Outcome.DONE if events[-1]["event"] == "done" else Outcome.HANG
+        if result.outcome is Outcome.HANG:
             result.message = "the agent sent nothing for 180 s"
         for event in events:
             result.events.append(event)

@@ -19,8 +19,6 @@ from harness.cli import main
 from harness.targets.base import (
     MIN_PYTHON,
     PROBE,
-    DeadlinePassed,
-    EventBook,
     Rebooter,
     TargetError,
     agent_bundle,
@@ -29,7 +27,7 @@ from harness.targets.base import (
     kmsg_lines,
     python_command,
 )
-from harness.targets.qemu import Deadlines, GuestRun
+from harness.targets.run import DeadlinePassed, Deadlines, EventBook, GuestRun
 from harness.targets.serial import ConsoleSink, parse_serial
 from harness.targets.ssh import SshAddress, SshTarget, explain
 
