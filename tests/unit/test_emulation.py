@@ -224,3 +224,20 @@ def test_provisioning_boots_the_profiles_kernel_and_device_tree(
     assert kernel is with_vimc and isinstance(target, _Target) and target.dtb is None
     assert len(fragments) == 1
 
+
+
+def test_validate_and_bisect_refuse_an_emulated_arm64_profile_before_building(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+    from harness.validate import validation
+
+    # tree kernels are x86: rcar-vin would need hours of building to fail at boot
+    opts = validation.Options(tree=tmp_path / "no-tree", patches=[VIMC_PATCH],
+                              driver="rcar-vin")
+    with pytest.raises(KernelError, match="rcar-vin runs emulated in an aarch64 guest, and "
+                                          "a kernel built from --tree is an x86_64 kernel"):
+        validation.plan(opts)
+    status = main(["bisect", "--tree", str(tmp_path), "--good", "a", "--bad", "b",
+                   "--driver", "rcar-vin", "--scenario", "idle--unbind_bind"])
+    assert status == 2
+    assert "a kernel built from --tree is an x86_64 kernel" in capsys.readouterr().err
