@@ -10,27 +10,43 @@ the scenario, so kernel developers select scenarios as they select tests:
 A test only reads its scenario's outcome: the first test of a flavour runs
 every selected scenario of that flavour in as few boots as possible (the
 way `v4l2-unplug run` does), so selecting with -k also selects what boots.
+
+Every kernel and target comes from harness.targets.emulated for the --driver
+profile, as the commands get theirs: `--kernel debian-arm64 --driver rcar-vin`
+boots with rcar-vin's modules and device tree.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.kernels.flavours import FLAVOURS as ALL_FLAVOURS
+from harness.profiles import DEFAULT_DRIVER
+
+if TYPE_CHECKING:
+    from harness.kernels.kernel import Kernel
+    from harness.targets.qemu import QemuTarget
+
+# What VM tests run on unless --kernel says otherwise.
 FLAVOURS = ("debian", "debug")
+# Every flavour that needs no path of the user's.
+CHOICES = tuple(name for name, f in ALL_FLAVOURS.items() if not f.needs_path)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("v4l2-unplug")
-    group.addoption("--kernel", action="append", choices=FLAVOURS,
-                    help="kernel flavour(s) for VM tests (default: all)")
-    group.addoption("--driver", default="vimc", help="driver profile for scenario tests")
+    group.addoption("--kernel", action="append", choices=CHOICES,
+                    help=f"kernel flavour(s) for VM tests (default: {', '.join(FLAVOURS)})")
+    group.addoption("--driver", default=DEFAULT_DRIVER,
+                    help=f"driver profile for VM tests (default: {DEFAULT_DRIVER})")
     group.addoption("--scenario-report", type=Path, default=None,
                     help="keep the scenario report directories here")
 
@@ -61,18 +77,33 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("flavour", _flavours(metafunc.config), scope="session")
 
 
-@pytest.fixture(scope="session")
-def kernel_cache() -> dict:
-    return {}
+@functools.cache
+def _kernel(flavour: str, driver: str) -> Kernel:
+    """The flavour's kernel with what `driver`'s profile builds, once per process."""
+    from harness.profiles import get_profile
+    from harness.targets.emulated import provision_kernel
+
+    return provision_kernel(flavour, get_profile(driver))
+
+
+@functools.cache
+def _target(flavour: str, driver: str) -> QemuTarget:
+    from harness.profiles import get_profile
+    from harness.targets.emulated import target_for
+
+    return target_for(_kernel(flavour, driver), get_profile(driver))
 
 
 @pytest.fixture
-def kernel(flavour: str, kernel_cache: dict):
-    from harness.kernels.flavours import get_kernel
+def kernel(flavour: str, request: pytest.FixtureRequest) -> Kernel:
+    """The flavour's kernel, provisioned for --driver."""
+    return _kernel(flavour, request.config.getoption("--driver"))
 
-    if flavour not in kernel_cache:
-        kernel_cache[flavour] = get_kernel(flavour)
-    return kernel_cache[flavour]
+
+@pytest.fixture
+def target(flavour: str, request: pytest.FixtureRequest) -> QemuTarget:
+    """The QEMU target that runs --driver on the flavour's kernel."""
+    return _target(flavour, request.config.getoption("--driver"))
 
 
 def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -104,17 +135,17 @@ def session_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]
 
 
 @pytest.fixture
-def boot_once(kernel, tmp_path_factory: pytest.TempPathFactory):
-    """boot_once(name, tasks) -> GuestRun: one boot of `kernel` running `tasks`,
+def boot_once(target: QemuTarget, tmp_path_factory: pytest.TempPathFactory):
+    """boot_once(name, tasks) -> GuestRun: one boot of the target running `tasks`,
     shared by every test of the session that asks for the same name."""
-    from harness.targets.qemu import GuestRun, QemuTarget
+    from harness.targets.qemu import GuestRun
 
     def boot(name: str, tasks: list[dict[str, Any]]) -> GuestRun:
-        key = f"{name}-{kernel.flavour}"
+        key = f"{name}-{target.kernel.flavour}"
 
         def produce() -> dict[str, Any]:
             out = tmp_path_factory.mktemp(key)
-            return QemuTarget(kernel).run(tasks, out).to_dict()
+            return target.run(tasks, out).to_dict()
 
         return GuestRun.from_dict(_once(tmp_path_factory, key, produce))
 
@@ -138,12 +169,10 @@ def scenario_outcome(request: pytest.FixtureRequest, flavour: str, scenario_name
 
 def _run_batch(request: pytest.FixtureRequest, flavour: str,
                tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from harness.kernels.flavours import get_kernel
     from harness.profiles import get_profile
     from harness.report.results import outcome_dict
     from harness.scenarios.matrix import build_matrix, select
     from harness.scenarios.runner import run_scenarios
-    from harness.targets.qemu import QemuTarget
 
     wanted = [
         item.callspec.params["scenario_name"]
@@ -152,9 +181,10 @@ def _run_batch(request: pytest.FixtureRequest, flavour: str,
         and item.callspec.params.get("flavour") == flavour
         and "scenario_name" in item.callspec.params
     ]
-    profile = get_profile(request.config.getoption("--driver"))
+    driver = request.config.getoption("--driver")
+    profile = get_profile(driver)
     chosen = select(build_matrix(profile), wanted)
     base = request.config.getoption("--scenario-report")
     out = (base / flavour) if base else tmp_path_factory.mktemp(f"scenarios-{flavour}")
-    result = run_scenarios(QemuTarget(get_kernel(flavour)), profile.name, chosen, out)
+    result = run_scenarios(_target(flavour, driver), profile.name, chosen, out)
     return {o.scenario.name: outcome_dict(o) for o in result.outcomes}

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.agent.channel import EventChannel
+from harness.profiles import DEFAULT_DRIVER
 
 Task = Callable[..., Any]
 TASKS: dict[str, Task] = {}
@@ -24,7 +25,7 @@ def uname(channel: EventChannel) -> dict[str, str]:
 
 
 @task
-def topology(channel: EventChannel, driver: str = "vimc") -> dict[str, Any]:
+def topology(channel: EventChannel, driver: str = DEFAULT_DRIVER) -> dict[str, Any]:
     """Load the driver and read its media graph through the harness's own ioctls."""
     from harness.device.graph import MediaGraph
     from harness.device.modules import load_driver

@@ -7,7 +7,7 @@ from typing import Any
 
 from harness.agent.channel import EventChannel
 from harness.agent.tasks import task
-from harness.profiles import DriverProfile, get_profile
+from harness.profiles import DEFAULT_DRIVER, DriverProfile, get_profile
 
 
 def _loaded(driver: str) -> DriverProfile:
@@ -23,7 +23,7 @@ def _size(size: list[int] | tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 @task
-def media_graph(channel: EventChannel, driver: str = "vimc") -> dict[str, Any]:
+def media_graph(channel: EventChannel, driver: str = DEFAULT_DRIVER) -> dict[str, Any]:
     """Every media device of the driver, with legacy entity types and pad formats."""
     from harness.device.graph import MediaGraph
 
@@ -36,7 +36,7 @@ def media_graph(channel: EventChannel, driver: str = "vimc") -> dict[str, Any]:
 def configure_pipeline(
     channel: EventChannel,
     capture: str,
-    driver: str = "vimc",
+    driver: str = DEFAULT_DRIVER,
     size: list[int] | None = None,
     load: bool = True,
 ) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def configure_pipeline(
 @task
 def stream(
     channel: EventChannel,
-    driver: str = "vimc",
+    driver: str = DEFAULT_DRIVER,
     nodes: list[str] | None = None,
     memory: list[str] | None = None,
     sizes: list[list[int]] | None = None,
@@ -130,7 +130,8 @@ def stream_node(
 
 
 @task
-def check_pipeline(channel: EventChannel, capture: str, driver: str = "vimc") -> dict[str, Any]:
+def check_pipeline(channel: EventChannel, capture: str,
+                   driver: str = DEFAULT_DRIVER) -> dict[str, Any]:
     """Check every link STREAMON would validate for `capture`, changing nothing."""
     from harness.device.pipeline import check, media_device
 
@@ -140,7 +141,7 @@ def check_pipeline(channel: EventChannel, capture: str, driver: str = "vimc") ->
 
 
 @task
-def node_info(channel: EventChannel, driver: str = "vimc") -> dict[str, Any]:
+def node_info(channel: EventChannel, driver: str = DEFAULT_DRIVER) -> dict[str, Any]:
     """What the harness reads from each node, by entity name: capabilities, formats
     and I/O methods of the capture nodes, capabilities and pad states of the subdevs
     (to compare with v4l2-compliance and v4l2-ctl)."""
@@ -171,7 +172,7 @@ def node_info(channel: EventChannel, driver: str = "vimc") -> dict[str, Any]:
 
 @task
 def node_command(
-    channel: EventChannel, argv: list[str], driver: str = "vimc", timeout: float = 120.0
+    channel: EventChannel, argv: list[str], driver: str = DEFAULT_DRIVER, timeout: float = 120.0
 ) -> dict[str, Any]:
     """Run a program on the driver's nodes: "{Entity Name}" in `argv` becomes that
     entity's device node and "{media}" the media device, so a job can name nodes
@@ -197,7 +198,8 @@ def node_command(
 
 
 @task
-def discover(channel: EventChannel, driver: str = "vimc", load: bool = True) -> dict[str, Any]:
+def discover(channel: EventChannel, driver: str = DEFAULT_DRIVER,
+             load: bool = True) -> dict[str, Any]:
     """The driver's bound devices, their media devices and nodes, from sysfs."""
     from harness.device.discovery import find_devices
 
@@ -208,7 +210,7 @@ def discover(channel: EventChannel, driver: str = "vimc", load: bool = True) -> 
 @task
 def unplug_cycle(
     channel: EventChannel,
-    driver: str = "vimc",
+    driver: str = DEFAULT_DRIVER,
     steps: list[str] | None = None,
     timeout: float = 20.0,
     load: bool = True,
@@ -248,7 +250,7 @@ def unplug_cycle(
 
 @task
 def stream_cost(channel: EventChannel, capture: str, frames: int = 300, rounds: int = 3,
-                driver: str = "vimc") -> dict[str, Any]:
+                driver: str = DEFAULT_DRIVER) -> dict[str, Any]:
     """CPU seconds for `frames` frames: the harness's streaming engine against
     `v4l2-ctl --stream-mmap` on the same node, taking turns for `rounds`
     rounds (guest CPU time under TCG is noisy: one pair alone says little)."""

@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.kernels.flavours import FLAVOURS, get_kernel
+from harness.kernels.flavours import FLAVOURS
 from harness.kernels.kernel import Kernel
+from harness.profiles import DEFAULT_DRIVER
 
 if TYPE_CHECKING:
     from harness.targets.base import BoardKernel, Target
+    from harness.targets.qemu import QemuTarget
 
 PROG = "v4l2-unplug"
 
@@ -27,11 +29,31 @@ def add_kernel_options(p: argparse.ArgumentParser, multiple: bool = False) -> No
     p.add_argument("--kernel-image", type=Path, help="bzImage or vmlinux, with --kernel path")
     p.add_argument("--modules", type=Path, help="INSTALL_MOD_PATH of the image, with --kernel path")
     p.add_argument("--patch", action="append", type=Path, default=[], metavar="FILE",
-                   help="apply FILE to vimc and build it out of tree (repeatable)")
+                   help="apply FILE to the driver's module and build it out of tree "
+                        "(repeatable)")
+
+
+def add_driver_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--driver", default=DEFAULT_DRIVER,
+                   help=f"driver profile (default: {DEFAULT_DRIVER})")
 
 
 def kernel_from_args(args: argparse.Namespace, flavour: str | None = None) -> Kernel:
-    return get_kernel(flavour or args.kernel, args.kernel_image, args.modules, args.patch)
+    """The kernel of --kernel (or `flavour`) with what --driver needs and --patch changes."""
+    from harness.profiles import get_profile
+    from harness.targets.emulated import provision_kernel
+
+    return provision_kernel(flavour or args.kernel, get_profile(args.driver), args.patch,
+                            args.kernel_image, args.modules)
+
+
+def qemu_from_args(args: argparse.Namespace) -> tuple[QemuTarget, Kernel]:
+    """The QEMU guest that runs --driver on --kernel (+ --patch), and its kernel."""
+    from harness.profiles import get_profile
+    from harness.targets.emulated import provision
+
+    return provision(args.kernel, get_profile(args.driver), args.patch, args.kernel_image,
+                     args.modules)
 
 
 def report_dir(args: argparse.Namespace, what: str) -> Path:
@@ -72,10 +94,7 @@ def target_from_args(args: argparse.Namespace) -> tuple[Target, Kernel | BoardKe
         if getattr(args, "console", None) or getattr(args, "power_cycle", None):
             raise HarnessError("--console and --power-cycle are for boards (--target ssh://... "
                                "or serial:...)")
-        from harness.profiles import get_profile
-        from harness.targets.emulated import qemu_target
-
-        return qemu_target(kernel_from_args(args), get_profile(getattr(args, "driver", "vimc")))
+        return qemu_from_args(args)
     if args.patch or args.kernel_image or args.modules:
         raise HarnessError("--patch, --kernel-image and --modules build or boot a kernel in "
                            "QEMU; a board runs its own kernel (install the driver there)")

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.commands import PROG
+from harness.commands import PROG, add_driver_option
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         if not command:
             raise BisectError("--test-command is empty")
     else:
+        from harness.kernels import tree
+        from harness.kernels.emulation import check_arch
         from harness.kernels.tree import GitSource
         from harness.profiles import get_profile
         from harness.scenarios.matrix import build_matrix, select
@@ -39,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.scenario:
             raise BisectError("give --scenario NAME (the test), or --test-command CMD")
-        select(build_matrix(get_profile(args.driver)), args.scenario)
+        profile = get_profile(args.driver)
+        select(build_matrix(profile), args.scenario)
+        # Every step would skip: tree kernels are built for tree.ARCH only.
+        check_arch(profile, tree.ARCH, "a kernel built from --tree")
         source = GitSource(args.tree)
         good = source.resolve(args.good)
         source.resolve(args.bad)
@@ -81,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="runs per step; bad if any run is bad (for flaky bugs)")
     p.add_argument("--patch", action="append", type=Path, default=[], metavar="FILE",
                    help="patch applied at every step (repeatable)")
-    p.add_argument("--driver", default="vimc", help="driver profile (default: vimc)")
+    add_driver_option(p)
     p.add_argument("--report", type=Path, help="report directory (each step's runs, the log)")
     p.add_argument("--test-command", metavar="CMD",
                    help="test each commit with CMD instead of building and running a scenario")

@@ -1,10 +1,11 @@
-"""`v4l2-unplug kernel`: fetch or build kernel flavours and say where they are."""
+"""`v4l2-unplug kernel`: fetch or build kernel flavours, with the modules the driver
+profile builds out of tree, and say where they are."""
 
 from __future__ import annotations
 
 import argparse
 
-from harness.commands import add_kernel_options, kernel_from_args
+from harness.commands import add_driver_option, add_kernel_options, kernel_from_args
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,4 +20,5 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("kernel", help="fetch or build kernel flavours and print where they are")
     add_kernel_options(p, multiple=True)
+    add_driver_option(p)
     p.set_defaults(func=run)

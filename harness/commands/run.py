@@ -7,7 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from harness.commands import add_kernel_options, add_target_options, report_dir, target_from_args
+from harness.commands import (
+    add_driver_option,
+    add_kernel_options,
+    add_target_options,
+    report_dir,
+    target_from_args,
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run unplug scenarios and report what broke")
     add_kernel_options(p)
     add_target_options(p)
-    p.add_argument("--driver", default="vimc", help="driver profile (default: vimc)")
+    add_driver_option(p)
     p.add_argument("--scenario", action="append", metavar="NAME",
                    help="run only this scenario (repeatable); see --list")
     p.add_argument("--list", action="store_true", help="list the scenario names and exit")

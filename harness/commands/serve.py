@@ -6,12 +6,18 @@ import argparse
 import time
 from pathlib import Path
 
-from harness.commands import add_kernel_options, kernel_from_args
+from harness.commands import add_driver_option, add_kernel_options, kernel_from_args
 
 
 def serve(args: argparse.Namespace) -> int:
+    from harness.errors import HarnessError
+    from harness.kernels.emulation import device_tree_fragment
+    from harness.profiles import get_profile
     from harness.targets.served import Server, default_keys
 
+    if device_tree_fragment(get_profile(args.driver)) is not None:
+        raise HarnessError(f"serve boots QEMU's own device tree, without the nodes "
+                           f"{args.driver} needs: serve a profile without a device tree")
     out = args.report or Path("reports") / f"{time.strftime('%Y%m%d-%H%M%S')}-serve-{args.kernel}"
     server = Server(kernel_from_args(args), args.ssh_port, args.authorized_key or default_keys(),
                     out)
@@ -25,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "console (a host pty), and boot it again whenever it reboots, panics or "
                     "gets SIGHUP (a power cycle). Runs until interrupted.")
     add_kernel_options(p)
+    add_driver_option(p)
     p.add_argument("--ssh-port", type=int, default=2222, metavar="PORT",
                    help="loopback port forwarded to the guest's sshd (default 2222)")
     p.add_argument("--authorized-key", type=Path, action="append", metavar="FILE",

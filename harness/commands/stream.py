@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.commands import PROG, add_kernel_options, kernel_from_args, report_dir
+from harness.commands import PROG, add_driver_option, add_kernel_options, qemu_from_args, report_dir
 from harness.errors import HarnessError
 
 MEMORY_CHOICES = ("mmap", "userptr", "dmabuf", "read")
@@ -82,7 +82,6 @@ def render_table(results: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from harness.profiles import get_profile
-    from harness.targets.emulated import qemu_target
     from harness.targets.qemu import raise_for_boot
 
     profile = get_profile(args.driver)
@@ -96,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     task_args = {"driver": args.driver, "nodes": nodes, "memory": _memory(args),
                  "sizes": [list(s) for s in sizes], "frames": args.frames, "wait": args.wait,
                  "buffers": args.buffers}
-    target, kernel = qemu_target(kernel_from_args(args), profile)
+    target, kernel = qemu_from_args(args)
     out = report_dir(args, "stream")
     guest = target.run([{"task": "stream", "args": task_args}], out)
     raise_for_boot(guest)
@@ -140,7 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Stream from capture nodes with each I/O method they offer and report "
                     "frames, frame rate and dropped sequence numbers per node.")
     add_kernel_options(p)
-    p.add_argument("--driver", default="vimc", help="driver profile (default: vimc)")
+    add_driver_option(p)
     p.add_argument("--node", action="append", metavar="ENTITY",
                    help="capture entity to stream from, repeatable, or 'all' (default)")
     p.add_argument("--memory", action="append", metavar="METHOD",

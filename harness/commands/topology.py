@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands import PROG, add_kernel_options, kernel_from_args, report_dir
+from harness.commands import PROG, add_driver_option, add_kernel_options, qemu_from_args, report_dir
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.device.graph import MediaGraph
-    from harness.targets.qemu import QemuTarget, raise_for_boot
+    from harness.targets.qemu import raise_for_boot
 
-    kernel = kernel_from_args(args)
-    run = QemuTarget(kernel).run(
+    target, kernel = qemu_from_args(args)
+    run = target.run(
         [{"task": "topology", "args": {"driver": args.driver}}], report_dir(args, "topology")
     )
     raise_for_boot(run)
@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("topology", help="boot, load the driver, print its media graph")
     add_kernel_options(p)
-    p.add_argument("--driver", default="vimc", help="driver profile (default: vimc)")
+    add_driver_option(p)
     p.add_argument("--report", type=Path, help="directory for the console log and events")
     p.set_defaults(func=run)

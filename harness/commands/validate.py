@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.commands import PROG
+from harness.commands import PROG, add_driver_option
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"none with --race); see '{PROG} run --list'")
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="runs per kernel; hit rates tell a flaky race from a fixed bug")
-    p.add_argument("--driver", default="vimc", help="driver profile (default: vimc)")
+    add_driver_option(p)
     p.add_argument("--report", type=Path, help="report directory")
     p.add_argument("--build-only", action="store_true",
                    help="build (or find) both kernels, print where they are, run nothing")

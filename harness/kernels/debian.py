@@ -1,10 +1,10 @@
-"""The `debian` flavours: Debian's current kernel for amd64 (with vimc built
-out of tree) and for arm64.
+"""The `debian` flavours: Debian's current kernel for amd64 and for arm64, as
+Debian ships it, with the headers that out-of-tree modules build against.
 
-Debian builds its amd64 kernel without CONFIG_VIDEO_VIMC, but with everything
-vimc needs as modules (MEDIA_CONTROLLER, V4L2_SUBDEV_API, videobuf2-vmalloc,
-v4l2-tpg), so the driver builds from the matching linux-source against the
-matching headers in seconds.
+A driver Debian does not build (vimc on amd64: no CONFIG_VIDEO_VIMC, but
+everything vimc needs as modules) is the driver profile's to name; it builds
+from the matching linux-source against these headers in seconds
+(harness.kernels.emulation).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import gzip
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from harness.arch import get_arch
 from harness.errors import KernelError
 from harness.kernels import apt
 from harness.kernels.kernel import Kernel, has_pvh_entry, is_arm64_image
-from harness.kernels.outoftree import VIMC, depmod, with_module
+from harness.kernels.outoftree import depmod
 from harness.kernels.source import source_tree
 
 
@@ -140,20 +140,14 @@ def packages(rel: DebianRelease) -> Path:
         return cache.entry(f"debian/{rel.key}", build)
 
 
-def provide(patches: Sequence[Path] = ()) -> Kernel:
-    """Debian's kernel plus vimc.ko (with `patches` applied to vimc)."""
+def provide() -> Kernel:
+    """Debian's amd64 kernel as it is; its source is fetched already (the vmlinux
+    is extracted with its scripts), so modules it lacks build from there."""
     rel = current_release()
     unpacked = packages(rel)
-    stock = Kernel(
+    return Kernel(
         flavour="debian", release=rel.release, image=unpacked / "vmlinux", modules_root=unpacked,
-        kbuild=headers_dir(unpacked, rel),
-    )
-    return with_module(
-        stock,
-        kbuild=headers_dir(unpacked, rel),
-        tree=source_tree(rel.version),
-        module=VIMC,
-        patches=patches,
+        kbuild=headers_dir(unpacked, rel), source=source_tree(rel.version),
     )
 
 
@@ -162,11 +156,9 @@ def provide(patches: Sequence[Path] = ()) -> Kernel:
 ARM64_CMDLINE = ("slub_debug=FZPU",)
 
 
-def provide_arm64(patches: Sequence[Path] = ()) -> Kernel:
+def provide_arm64() -> Kernel:
     """Debian's arm64 kernel as it is. Its drivers under test are built out of
     tree against `Kernel.kbuild` (ARCH=arm64, CROSS_COMPILE from harness.arch)."""
-    if patches:
-        raise KernelError("--patch rebuilds vimc, which the debian-arm64 flavour does not carry")
     arch = get_arch("aarch64")
     rel = current_release(arch.debian)
     unpacked = packages(rel)

@@ -6,18 +6,16 @@ allocation and free stacks, lockdep, list and object debugging, hung-task
 detection. The build is the root state of the Debian source in
 harness.kernels.tree, the same one `validate` starts from when given that
 source, and its build tree is kept so that out-of-tree modules (a patched
-vimc) build against it without rebuilding the kernel.
+driver) build against it without rebuilding the kernel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from harness.kernels import tree
 from harness.kernels.debian import current_release
 from harness.kernels.kernel import Kernel
-from harness.kernels.outoftree import VIMC, with_module
 from harness.kernels.source import source_tree
 from harness.kernels.tree import fragment_options, unmet_options
 
@@ -37,10 +35,7 @@ def build_tree(src: Path, fragment_text: str, key: str | None = None) -> Path:
     return tree.build(tree.Recipe(tree.DirSource(src), None), fragment_text).out
 
 
-def provide(patches: Sequence[Path] = ()) -> Kernel:
+def provide() -> Kernel:
     src = source_tree(current_release().version)
     state = tree.build(tree.Recipe(tree.DirSource(src), None), FRAGMENT.read_text())
-    kernel = tree.install(state, "debug", CMDLINE)
-    if patches:
-        kernel = with_module(kernel, kbuild=state.out, tree=src, module=VIMC, patches=patches)
-    return kernel
+    return tree.install(state, "debug", CMDLINE)

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from harness import cache
@@ -99,9 +98,7 @@ def _build(src: Path, text: str, arch: Arch, out: Path) -> None:
     (out / BUILT).touch()
 
 
-def provide(patches: Sequence[Path] = ()) -> Kernel:
-    if patches:
-        raise KernelError("--patch rebuilds vimc, which the debug-arm64 flavour does not carry")
+def provide() -> Kernel:
     arch = get_arch("aarch64")
     version = current_release(arch.debian).version
     src = source_tree(version)
@@ -124,4 +121,4 @@ def provide(patches: Sequence[Path] = ()) -> Kernel:
     root = cache.entry(f"kernels/debug-{arch.debian}-{key}", install)
     release = (out / "include/config/kernel.release").read_text().strip()
     return Kernel(flavour="debug-arm64", release=release, image=root / "Image",
-                  modules_root=root, arch=arch.name, kbuild=out)
+                  modules_root=root, arch=arch.name, kbuild=out, source=src)

@@ -1,11 +1,13 @@
-"""A kernel made ready for a driver that runs without its hardware.
+"""A kernel made ready for a driver profile: the modules it builds out of tree.
 
-A profile's `emulation` names the modules a stock kernel lacks (rcar-vin
-from the kernel's own source, with the emulation build's patches) and the
-project's test-only stand-ins for the hardware (vm/rcar). Each is built out
-of tree against the kernel's build tree, cross-compiled when the guest's
-architecture is not the host's, and laid over the kernel's module tree;
-every step is cached by its inputs (harness.kernels.outoftree).
+A profile's `out_of_tree` names module directories: from the kernel's own
+source (vimc, which Debian's amd64 kernel lacks; rcar-vin with the emulation
+build's patch) or from this project (the test-only stand-ins for R-Car
+hardware, vm/rcar). One is built when the kernel lacks a module of it, when
+it has patches of its own, or when a user's --patch changes its directory;
+it is built out of tree against the kernel's build tree, cross-compiled when
+the guest's architecture is not the host's, and laid over the kernel's
+module tree, every step cached by its inputs (harness.kernels.outoftree).
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from __future__ import annotations
 import gzip
 import platform
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.arch import get_arch
 from harness.errors import KernelError
 from harness.kernels.kernel import Kernel
-from harness.kernels.outoftree import ModuleSource, with_module
+from harness.kernels.outoftree import with_module
+from harness.kernels.series import touched_files
 from harness.kernels.source import source_tree
-from harness.profiles import DriverProfile
+from harness.profiles import DriverProfile, OutOfTreeModule
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,32 +65,71 @@ def debian_version(kernel: Kernel) -> str:
 
 
 def kernel_source(kernel: Kernel) -> Path:
-    """The source tree `kernel` was built from: an O= build tree's `source`
-    link, else the linux-source of a Debian kernel's version."""
+    """The source tree `kernel` was built from: the one its flavour names, an O=
+    build tree's `source` link, else the linux-source of a Debian kernel's version."""
+    if kernel.source is not None:
+        return kernel.source
     if kernel.kbuild is not None and (kernel.kbuild / "source").is_dir():
         return (kernel.kbuild / "source").resolve()
     return source_tree(debian_version(kernel))
 
 
-def for_profile(kernel: Kernel, profile: DriverProfile) -> Kernel:
-    """`kernel` with the modules `profile` needs in emulation (itself when none)."""
+def check_arch(profile: DriverProfile, arch: str, flavour: str) -> None:
+    """Refuse a kernel of the wrong architecture for a profile that runs emulated."""
     emulation = profile.emulation
-    if emulation is None:
-        return kernel
-    if kernel.arch != emulation.arch:
+    if emulation is not None and arch != emulation.arch:
         raise KernelError(f"{profile.name} runs emulated in an {emulation.arch} guest, and "
-                          f"{kernel.flavour} is an {kernel.arch} kernel: use an "
+                          f"{flavour} is an {arch} kernel: use an "
                           f"{emulation.arch} flavour (e.g. --kernel debian-arm64)")
+
+
+def route_patches(
+    profile: DriverProfile, patches: Sequence[Path]
+) -> dict[OutOfTreeModule, tuple[Path, ...]]:
+    """Each user patch goes to the profile's kernel-source modules whose directory
+    it changes; a patch that changes anything else cannot be built out of tree."""
+    routed: dict[OutOfTreeModule, tuple[Path, ...]] = {}
+    ours = [m for m in profile.out_of_tree if not m.project]
+    where = ", ".join(m.subdir for m in ours) or "none"
+    for patch in map(Path, patches):
+        if not patch.is_file():
+            raise KernelError(f"patch {patch} does not exist: pass a diff against the kernel "
+                              f"source (paths like a/drivers/media/...)")
+        files = touched_files(patch.read_text(errors="replace"))
+        if not files:
+            raise KernelError(f"patch {patch} holds no diff")
+        outside = [f for f in files if not any(f.startswith(f"{m.subdir}/") for m in ours)]
+        if outside:
+            raise KernelError(f"patch {patch} changes {outside[0]}, outside the modules "
+                              f"{profile.name} builds out of tree ({where}): patch a whole "
+                              f"kernel with 'v4l2-unplug validate --tree'")
+        for module in ours:
+            if any(f.startswith(f"{module.subdir}/") for f in files):
+                routed[module] = (*routed.get(module, ()), patch)
+    return routed
+
+
+def for_profile(kernel: Kernel, profile: DriverProfile, patches: Sequence[Path] = ()) -> Kernel:
+    """`kernel` with the modules `profile` builds out of tree that it needs, and
+    `patches` applied to the driver modules they change (itself when none)."""
+    check_arch(profile, kernel.arch, kernel.flavour)
+    routed = route_patches(profile, patches)
+    # Decided on the kernel as it came, before any build adds modules to it.
+    wanted = [m for m in profile.out_of_tree
+              if m.patches or m in routed or not all(map(kernel.has_module, m.modules))]
+    if not wanted:
+        return kernel
     if kernel.kbuild is None:
+        configs = ", ".join(f"{m.config}=m" for m in wanted if m.config) or "them"
         raise KernelError(f"{kernel.describe()} has no build tree to build {profile.name}'s "
-                          f"modules against")
+                          f"modules against ({', '.join(m.name for m in wanted)}): build "
+                          f"the kernel with {configs}, patched in its own tree")
     cross = make_vars(kernel)
-    for module in emulation.modules:
+    for module in wanted:
         tree = PROJECT_ROOT if module.project else kernel_source(kernel)
         kernel = with_module(
-            kernel, kbuild=kernel.kbuild, tree=tree,
-            module=ModuleSource(module.name, module.subdir, module.config, module.objects),
-            patches=[PROJECT_ROOT / p for p in module.patches],
+            kernel, kbuild=kernel.kbuild, tree=tree, module=module,
+            patches=[*(PROJECT_ROOT / p for p in module.patches), *routed.get(module, ())],
             flavour=kernel.flavour, make_vars=cross,
         )
     return kernel

@@ -1,8 +1,12 @@
-"""Kernel flavours, as data: one table says what each is and how to get it."""
+"""Kernel flavours, as data: one table says what each is and how to get it.
+
+A flavour is a kernel as its maker ships it; the modules a driver profile
+needs on top, and a user's --patch, are added by harness.targets.emulated.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +26,7 @@ class Flavour:
 FLAVOURS: dict[str, Flavour] = {
     f.name: f
     for f in (
-        Flavour("debian", "Debian bookworm's current amd64 kernel, vimc built out of tree",
+        Flavour("debian", "Debian bookworm's current amd64 kernel and its headers",
                 debian.provide),
         Flavour("debug", "linux-source-6.1 with KASAN, lockdep, list/object debugging, LKDTM",
                 debug.provide),
@@ -36,27 +40,16 @@ FLAVOURS: dict[str, Flavour] = {
 }
 
 
-def get_kernel(
-    name: str,
-    image: Path | None = None,
-    modules: Path | None = None,
-    patches: Sequence[Path] = (),
-) -> Kernel:
+def get_kernel(name: str, image: Path | None = None, modules: Path | None = None) -> Kernel:
+    """Flavour `name` as it comes (`image` and `modules` for the path flavour)."""
     try:
         flavour = FLAVOURS[name]
     except KeyError:
         raise KernelError(
             f"unknown kernel flavour {name!r}: choose one of {', '.join(FLAVOURS)}"
         ) from None
-    for patch in patches:
-        if not Path(patch).is_file():
-            raise KernelError(f"patch {patch} does not exist: pass a diff against "
-                              f"linux-source-6.1 (paths like a/drivers/media/...)")
     if flavour.needs_path:
-        if patches:
-            raise KernelError("--patch works with the debian and debug flavours; "
-                              "apply it to your own tree for --kernel path")
         if image is None or modules is None:
             raise KernelError("--kernel path needs --kernel-image BZIMAGE and --modules DIR")
         return flavour.provide(image, modules)
-    return flavour.provide(patches=patches)
+    return flavour.provide()

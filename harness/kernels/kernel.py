@@ -29,10 +29,28 @@ class Kernel:
     # for a foreign arch add ARCH= and CROSS_COMPILE= from harness.arch), when
     # the flavour has one.
     kbuild: Path | None = None
+    # The source tree the kernel was built from, where out-of-tree modules take
+    # their sources, when the flavour knows it (else harness.kernels.emulation
+    # finds it from `kbuild` or the Debian version).
+    source: Path | None = None
 
     @property
     def module_dir(self) -> Path:
         return self.modules_root / "lib" / "modules" / self.release
+
+    def has_module(self, name: str) -> bool:
+        """True if the module tree lists module `name`, built in or loadable."""
+        # modprobe treats - and _ alike in module names; so does this.
+        wanted = name.replace("-", "_")
+        for listing in ("modules.dep", "modules.builtin"):
+            path = self.module_dir / listing
+            if not path.is_file():
+                continue
+            for line in path.read_text().splitlines():
+                module = line.split(":", 1)[0].rsplit("/", 1)[-1].split(".ko", 1)[0]
+                if module.replace("-", "_") == wanted:
+                    return True
+        return False
 
     def describe(self) -> str:
         return f"{self.flavour} {self.release} ({self.image})"

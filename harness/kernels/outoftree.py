@@ -1,12 +1,14 @@
 """Building one driver out of tree and laying it over a kernel's module tree.
 
-This is how the `debian` flavour gets vimc at all, and how any flavour gets a
-patched vimc without rebuilding the kernel: copy the driver's sources, apply
-the patches, build against the kernel's build tree (Debian's headers or the
+This is how a driver profile gets modules a kernel lacks (vimc on Debian's
+amd64 kernel, rcar-vin on its arm64 one), and how any flavour gets a patched
+driver without rebuilding the kernel: copy the driver's sources, apply the
+patches, build against the kernel's build tree (Debian's headers or the
 debug kernel's O= directory), and drop the .ko into `updates/`, which depmod
-ranks above `kernel/`. A kernel for another architecture (an arm64 guest on
-an x86 host) gets the same with the cross-compiling make variables
-(`make_vars`), which the caller derives from the kernel's architecture.
+ranks above `kernel/`. What to build is the profile's (`out_of_tree`). A
+kernel for another architecture (an arm64 guest on an x86 host) gets the
+same with the cross-compiling make variables (`make_vars`), which the
+caller derives from the kernel's architecture.
 """
 
 from __future__ import annotations
@@ -16,31 +18,14 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from harness import cache
 from harness.errors import KernelError
 from harness.kernels.kernel import Kernel
 from harness.kernels.patches import apply_patches
-
-
-@dataclass(frozen=True)
-class ModuleSource:
-    """A driver directory in a kernel tree and the Kconfig symbol that builds it."""
-
-    name: str  # module name, e.g. "vimc"
-    subdir: str  # e.g. "drivers/media/test-drivers/vimc"
-    config: str  # e.g. "CONFIG_VIDEO_VIMC"; "" when the directory's Kbuild needs none
-    # Every module the directory builds, when it is more than `name`.
-    objects: tuple[str, ...] = ()
-
-    @property
-    def modules(self) -> tuple[str, ...]:
-        return self.objects or (self.name,)
-
-
-VIMC = ModuleSource("vimc", "drivers/media/test-drivers/vimc", "CONFIG_VIDEO_VIMC")
+from harness.profiles import OutOfTreeModule
 
 
 def depmod(root: Path, release: str) -> None:
@@ -51,7 +36,7 @@ def depmod(root: Path, release: str) -> None:
 
 
 def build_module(
-    kbuild: Path, tree: Path, module: ModuleSource, patches: Sequence[Path], out: Path,
+    kbuild: Path, tree: Path, module: OutOfTreeModule, patches: Sequence[Path], out: Path,
     make_vars: Sequence[str] = (),
 ) -> list[Path]:
     """Build `module` from `tree` against `kbuild`; return its .ko files (inside `out`)."""
@@ -80,7 +65,7 @@ def with_module(
     base: Kernel,
     kbuild: Path,
     tree: Path,
-    module: ModuleSource,
+    module: OutOfTreeModule,
     patches: Sequence[Path] = (),
     flavour: str | None = None,
     make_vars: Sequence[str] = (),

@@ -1,7 +1,8 @@
 """Debian's linux-source tarball, unpacked once into the cache.
 
-Both flavours come from it: `debian` builds vimc out of tree from its
-drivers/media/test-drivers/vimc, `debug` builds the whole kernel.
+Every flavour comes from it or matches it: a profile's modules that a
+Debian kernel lacks build out of tree from its directories (vimc from
+drivers/media/test-drivers/vimc), and `debug` builds the whole kernel.
 """
 
 from __future__ import annotations

@@ -77,6 +77,8 @@ BENCH = ".bench"
 MAX_DERIVED = 8
 BUILT = ".v4l2-unplug-built"
 STATE_META = ".v4l2-unplug-state.json"
+# The architecture trees are built for (arch/x86/boot/bzImage, x86's Kconfig).
+ARCH = "x86_64"
 # What a tree must hold to be configured and built like the debug flavour.
 KERNEL_TREE_FILES = ("Makefile", "Kconfig", "scripts/kconfig/merge_config.sh", "arch/x86/Kconfig")
 
@@ -651,8 +653,9 @@ def install(state: State, flavour: str, cmdline: tuple[str, ...] = ()) -> Kernel
     else:
         with build_lock():
             root = cache.entry(key, fill)
+    # The build and source trees stay: a profile's out-of-tree modules build against them.
     return Kernel(flavour=flavour, release=release, image=root / "bzImage", modules_root=root,
-                  cmdline=cmdline)
+                  arch=ARCH, cmdline=cmdline, kbuild=state.out, source=state.dir)
 
 
 def build_info(state: State) -> dict[str, Any]:

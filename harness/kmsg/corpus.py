@@ -243,20 +243,22 @@ def _debug_build() -> tuple[Path, Path]:
 
 def _kmemleak_kernel(kernel: Kernel) -> Kernel:
     """`kernel` with the kernel's own kmemleak-test sample module added."""
-    from harness.kernels.outoftree import ModuleSource, with_module
+    from harness.kernels.outoftree import with_module
+    from harness.profiles import OutOfTreeModule
 
     tree, kbuild = _debug_build()
-    module = ModuleSource("kmemleak-test", "samples/kmemleak", "CONFIG_DEBUG_KMEMLEAK_TEST")
+    module = OutOfTreeModule("kmemleak-test", "samples/kmemleak", "CONFIG_DEBUG_KMEMLEAK_TEST")
     return with_module(kernel, kbuild=kbuild, tree=tree, module=module)
 
 
 def _provoke_kernel(kernel: Kernel) -> Kernel:
     """`kernel` with this project's test-only vm/provoke module added, built out of
     tree against the debug build like any module (cached by its sources)."""
-    from harness.kernels.outoftree import ModuleSource, with_module
+    from harness.kernels.outoftree import with_module
+    from harness.profiles import OutOfTreeModule
 
     _, kbuild = _debug_build()
-    module = ModuleSource("unplug-provoke", "vm/provoke", "")
+    module = OutOfTreeModule("unplug-provoke", "vm/provoke", project=True)
     return with_module(kernel, kbuild=kbuild, tree=PROJECT_ROOT, module=module)
 
 

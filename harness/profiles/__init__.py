@@ -1,16 +1,27 @@
 """Driver profiles: everything the harness knows about a driver, as data.
 
-Code asks a profile which module to load, which bus and device to unbind and
-which entities to expect; it never branches on the driver's name.
+Code asks a profile which module to load, which bus and device to unbind,
+which entities to expect and which modules a kernel needs built for it; it
+never branches on the driver's name.
+
+Adding a driver is one new module in this package holding a DriverProfile
+value: `profiles()` finds every such value in the package's modules, so no
+list names them.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.scenarios.model import Disruption, Stage
+
+# The profile every command, task and test uses when none is named.
+DEFAULT_DRIVER = "vimc"
 
 
 @dataclass(frozen=True)
@@ -66,26 +77,32 @@ class UnbindTarget:
 
 @dataclass(frozen=True)
 class OutOfTreeModule:
-    """A module an emulated target builds for the profile: `subdir` of the kernel's
-    source tree (`project=False`) or of this project (`project=True`, e.g. test-only
-    stand-ins for hardware), with `patches` (paths in this project) applied."""
+    """A module directory built out of tree against a guest kernel's build tree:
+    `subdir` of the kernel's own source (`project=False`) or of this project
+    (`project=True`, e.g. test-only stand-ins for hardware), with `patches`
+    (paths in this project) applied. A user's --patch goes to the kernel-source
+    modules whose directory it changes."""
 
     name: str  # the directory's module, or the first of `objects`
-    subdir: str
-    config: str = ""  # Kconfig symbol set to m on the make command line
+    subdir: str  # e.g. "drivers/media/test-drivers/vimc"
+    config: str = ""  # Kconfig symbol set to m on the make command line; "" when none
     objects: tuple[str, ...] = ()  # every .ko the directory builds, when more than one
     project: bool = False
     patches: tuple[str, ...] = ()
 
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """Every module the directory builds."""
+        return self.objects or (self.name,)
+
 
 @dataclass(frozen=True)
 class Emulation:
-    """What it takes to run the driver without its hardware: the guest architecture,
-    modules built out of tree for the kernel, and a device-tree fragment (a file in
-    this project) merged into the emulated machine's own tree."""
+    """What it takes to run the driver without its hardware: the guest architecture
+    and a device-tree fragment (a file in this project) merged into the emulated
+    machine's own tree."""
 
     arch: str
-    modules: tuple[OutOfTreeModule, ...]
     device_tree: str
 
 
@@ -114,6 +131,10 @@ class DriverProfile:
     unbind_targets: tuple[UnbindTarget, ...] = ()
     # How to run the driver in an emulator, when it needs more than a stock kernel.
     emulation: Emulation | None = None
+    # Modules a QEMU guest's kernel gets built out of tree, in order: each one the
+    # kernel lacks, has patches of its own, or that a user's --patch changes.
+    # A board runs its own kernel and never builds them.
+    out_of_tree: tuple[OutOfTreeModule, ...] = ()
     # -- the driver's shape, as the scenario matrix reads it (harness.scenarios.matrix)
     # Stages a held node may be brought to. Only drivers whose queues offer
     # VB2_READ can block in read(), so the default leaves that stage out.
@@ -182,14 +203,27 @@ class DriverProfile:
         return found
 
 
-def get_profile(name: str) -> DriverProfile:
-    from harness.profiles.rcar_vin import RCAR_VIN, RCAR_VIN_SALVATOR_X
-    from harness.profiles.vimc import VIMC
+@functools.cache
+def profiles() -> dict[str, DriverProfile]:
+    """Every DriverProfile value at the top level of a module of this package, by name."""
+    found: dict[str, DriverProfile] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if not isinstance(value, DriverProfile) or found.get(value.name) is value:
+                continue
+            if value.name in found:
+                raise HarnessError(f"two driver profiles are named {value.name!r} "
+                                   f"(one in {module.__name__})")
+            found[value.name] = value
+    return found
 
-    profiles = {p.name: p for p in (VIMC, RCAR_VIN, RCAR_VIN_SALVATOR_X)}
+
+def get_profile(name: str) -> DriverProfile:
+    known = profiles()
     try:
-        return profiles[name]
+        return known[name]
     except KeyError:
         raise HarnessError(
-            f"unknown driver profile {name!r}: choose one of {', '.join(profiles)}"
+            f"unknown driver profile {name!r}: choose one of {', '.join(known)}"
         ) from None

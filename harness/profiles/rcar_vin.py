@@ -57,18 +57,15 @@ RCAR_VIN = DriverProfile(
         UnbindTarget("csi40", "unplug csi40"),
         UnbindTarget("csi20", "unplug csi20"),
     ),
-    emulation=Emulation(
-        arch="aarch64",
-        modules=(
-            # Debian's arm64 kernel does not build rcar-vin. Stock rcar-vin
-            # suppresses sysfs bind/unbind; the emulation build allows it.
-            OutOfTreeModule("rcar-vin", "drivers/media/platform/renesas/rcar-vin",
-                            config="CONFIG_VIDEO_RCAR_VIN",
-                            patches=("vm/patches/rcar-vin-allow-unbind.patch",)),
-            OutOfTreeModule("unplug-test-subdev", "vm/rcar",
-                            objects=("unplug-test-subdev", "unplug-vin-hw"), project=True),
-        ),
-        device_tree="vm/rcar/gen3.dtsi",
+    emulation=Emulation(arch="aarch64", device_tree="vm/rcar/gen3.dtsi"),
+    out_of_tree=(
+        # Debian's arm64 kernel does not build rcar-vin. Stock rcar-vin
+        # suppresses sysfs bind/unbind; the emulation build allows it.
+        OutOfTreeModule("rcar-vin", "drivers/media/platform/renesas/rcar-vin",
+                        config="CONFIG_VIDEO_RCAR_VIN",
+                        patches=("vm/patches/rcar-vin-allow-unbind.patch",)),
+        OutOfTreeModule("unplug-test-subdev", "vm/rcar",
+                        objects=("unplug-test-subdev", "unplug-vin-hw"), project=True),
     ),
 )
 

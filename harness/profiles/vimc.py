@@ -1,6 +1,12 @@
 """vimc: the virtual media controller driver (drivers/media/test-drivers/vimc)."""
 
-from harness.profiles import CapturePath, DriverProfile, LinkSetting, PadSetting
+from harness.profiles import (
+    CapturePath,
+    DriverProfile,
+    LinkSetting,
+    OutOfTreeModule,
+    PadSetting,
+)
 
 VIMC = DriverProfile(
     name="vimc",
@@ -65,4 +71,10 @@ VIMC = DriverProfile(
     ),
     default_size=(640, 480),
     other_sizes=((320, 240),),
+    # Debian's amd64 kernel is built without CONFIG_VIDEO_VIMC but has what vimc
+    # needs as modules, so vimc builds from the matching linux-source; the debug
+    # kernel builds vimc=m itself and gets it rebuilt only with --patch.
+    out_of_tree=(
+        OutOfTreeModule("vimc", "drivers/media/test-drivers/vimc", config="CONFIG_VIDEO_VIMC"),
+    ),
 )

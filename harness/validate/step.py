@@ -55,19 +55,20 @@ def step(s: dict[str, Any], rev: str) -> int:
     from harness.report import history, results
     from harness.scenarios.matrix import build_matrix, select
     from harness.scenarios.runner import run_scenarios
-    from harness.targets.qemu import QemuTarget
+    from harness.targets.emulated import provision
 
     source = tree.GitSource(Path(s["tree"]))
     patches = tuple(read_series([Path(p) for p in s["patches"]]))
     fragment = debug.FRAGMENT.read_text()
+    profile = get_profile(s["driver"])
     try:
         good = tree.build(tree.Recipe(source, s["good"], patches), fragment)
         state = tree.build(tree.Recipe(source, rev, patches), fragment, parent=good)
+        # The profile's out-of-tree modules build against this commit too.
+        target, kernel = provision(tree.install(state, "tree", debug.CMDLINE), profile)
     except KernelError as e:
         print(f"step {rev[:12]}: cannot build, skipping: {e}", file=sys.stderr)
         return SKIP
-    kernel = tree.install(state, "tree", debug.CMDLINE)
-    profile = get_profile(s["driver"])
     chosen = select(build_matrix(profile), s["scenarios"])
     out = Path(s["report"]) / rev[:12]
     docs = []
@@ -75,7 +76,7 @@ def step(s: dict[str, Any], rev: str) -> int:
         run_dir = out / f"run-{i:02d}"
         started = time.time()
         try:
-            result = run_scenarios(QemuTarget(kernel), profile.name, chosen, run_dir)
+            result = run_scenarios(target, profile.name, chosen, run_dir)
         except GuestError as e:
             print(f"step {rev[:12]}: the guest did not come up, skipping: {e}", file=sys.stderr)
             return SKIP

@@ -25,8 +25,10 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.kernels import debug, tree
+from harness.kernels.emulation import check_arch
 from harness.kernels.kernel import Kernel
 from harness.kernels.series import Patch, read_series
+from harness.profiles import DEFAULT_DRIVER, get_profile
 from harness.report import history, html, junit, results
 from harness.report.compare import SIDE_LABELS, SIDES, Comparison, compare
 from harness.scenarios.verdicts import SignatureStatus
@@ -56,7 +58,7 @@ class Options:
     scenarios: Sequence[str] | None = None  # None: the whole matrix
     race: Race | None = None
     repeat: int = 1
-    driver: str = "vimc"
+    driver: str = DEFAULT_DRIVER
 
 
 @dataclass
@@ -77,6 +79,8 @@ def plan(opts: Options) -> dict[str, Side]:
     """Both recipes, checked before anything is built."""
     if opts.repeat < 1:
         raise HarnessError("--repeat must be at least 1")
+    # Before hours of building: tree kernels are built for tree.ARCH only.
+    check_arch(get_profile(opts.driver), tree.ARCH, "a kernel built from --tree")
     source = tree.open_source(opts.tree)
     if source.kind == "dir" and (opts.base or opts.head):
         raise HarnessError(f"--base/--head need a git tree; {source.path} is a plain directory")
@@ -116,14 +120,13 @@ Progress = Callable[[str], None]
 def run_side(side: Side, opts: Options, repetition: int, out: Path,
              group: str) -> list[dict[str, Any]]:
     """One repetition on one kernel: the scenarios and/or the race; their documents."""
-    from harness.profiles import get_profile
     from harness.scenarios.matrix import build_matrix, select
     from harness.scenarios.runner import Outcome, run_race, run_scenarios
-    from harness.targets.qemu import QemuTarget
+    from harness.targets.emulated import provision
 
     assert side.kernel is not None
     profile = get_profile(opts.driver)
-    target = QemuTarget(side.kernel)
+    target, kernel = provision(side.kernel, profile)
     docs = []
     tag = f"{side.label} {repetition}/{opts.repeat}"
     if opts.scenarios is not None or opts.race is None:
@@ -136,7 +139,7 @@ def run_side(side: Side, opts: Options, repetition: int, out: Path,
                   f"{'  ' + o.reason[:100] if o.reason else ''}", file=sys.stderr, flush=True)
 
         result = run_scenarios(target, profile.name, chosen, run_dir, progress)
-        doc = results.write(result, side.kernel, profile.name, run_dir, started)
+        doc = results.write(result, kernel, profile.name, run_dir, started)
         history.record(doc, "validate", side.label, run_dir, group)
         docs.append(doc)
         side.run_info.append({"run": repetition, "kind": "scenarios", "dir": str(run_dir),
@@ -148,7 +151,7 @@ def run_side(side: Side, opts: Options, repetition: int, out: Path,
         started = time.time()
         print(f"[{tag}] race: seed {r.seed}, {r.duration:.0f} s", file=sys.stderr, flush=True)
         race = run_race(target, profile.name, r.duration, r.seed, r.workers, r.mode, run_dir)
-        doc = results.race_doc(race, side.kernel, profile.name, started)
+        doc = results.race_doc(race, kernel, profile.name, started)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
         results.write_pages(doc, run_dir)

@@ -12,11 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.kernels.flavours import get_kernel
 from harness.profiles import get_profile
 from harness.scenarios.matrix import build_matrix
 from harness.scenarios.runner import run_race, run_scenarios
-from harness.targets.qemu import QemuTarget
+from harness.targets.emulated import provision
 
 RACE_SECONDS = 30.0
 
@@ -26,7 +25,7 @@ def main() -> None:
     profile = get_profile("vimc")
     matrix = build_matrix(profile)
     for flavour in flavours:
-        target = QemuTarget(get_kernel(flavour))
+        target, _ = provision(flavour, profile)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.monotonic()
             result = run_scenarios(target, profile.name, matrix, Path(tmp) / "matrix")

@@ -11,9 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.kernels.flavours import get_kernel
 from harness.profiles.vimc import VIMC
-from harness.targets.qemu import QemuTarget
+from harness.targets.emulated import provision
 
 FRAMES = 300
 
@@ -46,7 +45,7 @@ def main() -> None:
     tasks += [{"task": "stream-cost", "args": {"capture": c, "frames": FRAMES}}
               for c in VIMC.capture_entities]
     with tempfile.TemporaryDirectory() as tmp:
-        run = QemuTarget(get_kernel(flavour)).run(tasks, Path(tmp))
+        run = provision(flavour, VIMC)[0].run(tasks, Path(tmp))
     for event in run.results():
         if event["event"] == "error":
             print(f"{event['task']}: {event['message']}")

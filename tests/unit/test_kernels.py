@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
+from harness.cli import build_parser
+from harness.commands import kernel_from_args
 from harness.errors import HarnessError, KernelError
 from harness.kernels.debug import fragment_options, unmet_options
 from harness.kernels.flavours import get_kernel
@@ -101,3 +104,37 @@ def test_debug_fragment_has_the_detectors_the_issue_asks_for() -> None:
     ):
         assert opts.get(name) == "y", name
     assert opts["CONFIG_VIDEO_VIMC"] == "m" and opts["CONFIG_LKDTM"] == "m"
+
+
+def _path_args(tmp_path: Path, *patches: Path, driver: str = "vimc") -> argparse.Namespace:
+    """What `v4l2-unplug kernel --kernel path ...` parses to, for a kernel of the
+    user's that has vimc as a module."""
+    moddir = _modtree(tmp_path / "mods")
+    image = tmp_path / "bzImage"
+    image.write_bytes(bytes(0x202) + b"HdrS" + bytes(100))
+    with (moddir / "modules.dep").open("a") as f:
+        f.write("kernel/drivers/media/test-drivers/vimc/vimc.ko:\n")
+    argv = ["kernel", "--kernel", "path", "--kernel-image", str(image), "--modules",
+            str(tmp_path / "mods"), "--driver", driver]
+    for patch in patches:
+        argv += ["--patch", str(patch)]
+    return build_parser().parse_args(argv)
+
+
+def test_a_kernel_of_the_users_with_the_driver_is_booted_as_it_is(tmp_path: Path) -> None:
+    kernel = kernel_from_args(_path_args(tmp_path), "path")
+    assert kernel.flavour == "path" and kernel.modules_root == tmp_path / "mods"
+
+
+def test_patch_and_driver_mistakes_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(KernelError, match=r"patch .*nope.patch does not exist"):
+        kernel_from_args(_path_args(tmp_path / "a", tmp_path / "nope.patch"), "path")
+    # vimc is there, but patching it needs a build tree the path flavour does not have
+    patch = Path(__file__).resolve().parents[2] / "vm/patches/vimc-capture-free-at-unregister.patch"
+    with pytest.raises(KernelError, match="no build tree to build vimc's modules"):
+        kernel_from_args(_path_args(tmp_path / "b", patch), "path")
+    # rcar-vin runs emulated on arm64: an x86 kernel is refused before anything is built
+    with pytest.raises(KernelError, match="aarch64 guest, and path is an x86_64 kernel"):
+        kernel_from_args(_path_args(tmp_path / "c", driver="rcar-vin"), "path")
+    with pytest.raises(HarnessError, match="unknown driver profile 'nope'"):
+        kernel_from_args(_path_args(tmp_path / "d", driver="nope"), "path")

@@ -3,9 +3,17 @@ expect, and a board profile asks for nothing a board does not have."""
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from harness.profiles import get_profile
+import harness.profiles as profiles_module
+from harness.errors import HarnessError
+from harness.profiles import DEFAULT_DRIVER, get_profile, profiles
+from harness.profiles.vimc import VIMC
 from harness.scenarios.matrix import build_matrix
 from harness.scenarios.model import Disruption
 
@@ -48,3 +56,62 @@ def test_without_sysfs_unbind_the_driver_goes_only_with_its_module() -> None:
     assert "video.vin0_output-blocked_dqbuf--rmmod" in names
     assert "video.vin0_output-blocked_dqbuf--unbind.csi40" in names
     assert "idle--unbind_bind.adv7482" in names
+
+
+PROFILE_DIR = Path(profiles_module.__file__).parent
+
+
+def test_the_registry_finds_every_profile_in_the_package() -> None:
+    found = profiles()
+    assert set(PROFILES) <= set(found)
+    # every module file of the package, read as text, names a profile the registry found
+    for path in sorted(PROFILE_DIR.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        names = set(re.findall(r'^\s+name="([^"]+)"', path.read_text(), re.M))
+        assert names and names <= set(found), path.name
+    assert all(found[name].name == name for name in found)
+    assert DEFAULT_DRIVER in found
+
+
+@pytest.fixture
+def extra_package_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A second directory of the harness.profiles package, with a fresh registry."""
+    monkeypatch.setattr(profiles_module, "__path__", [*profiles_module.__path__, str(tmp_path)])
+    profiles.cache_clear()
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("harness.profiles.extra_")]:
+        del sys.modules[name]
+    profiles.cache_clear()
+
+
+def test_a_new_profile_is_one_new_module(extra_package_dir: Path) -> None:
+    (extra_package_dir / "extra_vivid.py").write_text(
+        "from harness.profiles import DriverProfile\n"
+        "VIVID = DriverProfile(name='vivid', modules=('vivid',), bus='platform', "
+        "driver='vivid')\n")
+    assert get_profile("vivid").modules == ("vivid",)
+    assert get_profile("vimc") is VIMC
+
+
+def test_two_profiles_of_one_name_are_refused(extra_package_dir: Path) -> None:
+    (extra_package_dir / "extra_again.py").write_text(
+        "from harness.profiles import DriverProfile\n"
+        "AGAIN = DriverProfile(name='vimc', modules=('vimc',), bus='platform', driver='vimc')\n")
+    with pytest.raises(HarnessError, match="two driver profiles are named 'vimc'"):
+        profiles()
+
+
+def test_an_unknown_profile_lists_the_known_ones() -> None:
+    with pytest.raises(HarnessError, match="unknown driver profile 'uvc': choose one of .*vimc"):
+        get_profile("uvc")
+
+
+@pytest.mark.parametrize("command", ["run", "topology", "stream", "kernel", "serve",
+                                     "validate", "bisect"])
+def test_every_command_defaults_to_the_one_default_driver(command: str) -> None:
+    from harness.cli import build_parser
+
+    extra = {"validate": ["--tree", "t"], "bisect": ["--tree", "t", "--good", "a", "--bad", "b"]}
+    args = build_parser().parse_args([command, *extra.get(command, [])])
+    assert args.driver == DEFAULT_DRIVER

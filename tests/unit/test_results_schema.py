@@ -145,7 +145,7 @@ def race_stats(seed: int, console: str, cycles: int, duration: float) -> dict[st
 
 
 class RecordedGuest:
-    """Stands in for QemuTarget(kernel): each boot writes a recorded console into
+    """Stands in for the QEMU target of a kernel: each boot writes a recorded console into
     the boot directory and replays the agent's events for the job it was given.
 
     Scenario jobs, on a buggy kernel: boot 1 runs OPENED (the recorded KASAN
@@ -291,8 +291,9 @@ def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 patched.append(side.kernel)
 
     monkeypatch.setattr(validation, "build", build)
-    monkeypatch.setattr("harness.targets.qemu.QemuTarget",
-                        lambda k: RecordedGuest(k, buggy=any(k is p for p in patched)))
+    monkeypatch.setattr("harness.targets.emulated.provision",
+                        lambda k, profile: (RecordedGuest(k, buggy=any(k is p for p in patched)),
+                                            k))
     opts = validation.Options(tree=linux, patches=[PATCH], scenarios=[OPENED, BLOCKED],
                               race=validation.Race(30.0, 7, 3, "unbind"))
     out = tmp_path / "validate"

@@ -89,9 +89,10 @@ def test_path_flavour_boots_a_kernel_the_user_names(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from harness.kernels.flavours import get_kernel
+    from harness.profiles.vimc import VIMC
+    from harness.targets.emulated import provision_kernel
 
-    own = get_kernel("debian")
+    own = provision_kernel("debian", VIMC)
     proc = subprocess.run(
         [sys.executable, "-m", "harness.cli", "topology", "--kernel", "path",
          "--kernel-image", str(own.image), "--modules", str(own.modules_root),

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.kernels.flavours import get_kernel
 from harness.kmsg.classify import BugClass
 from harness.profiles.vimc import VIMC
 from harness.scenarios.matrix import build_matrix, select
 from harness.scenarios.runner import run_scenarios
-from harness.targets.qemu import QemuTarget
+from harness.targets.emulated import provision
 
 PATCH = Path(__file__).resolve().parents[2] / "vm/patches/vimc-capture-free-at-unregister.patch"
 
@@ -26,9 +25,9 @@ PATCH = Path(__file__).resolve().parents[2] / "vm/patches/vimc-capture-free-at-u
 def test_injected_use_after_free_fails_its_scenario(flavour: str, tmp_path: Path) -> None:
     if flavour != "debug":
         pytest.skip("needs KASAN: the debug flavour")
-    kernel = get_kernel("debug", patches=[PATCH])
+    target, _ = provision("debug", VIMC, patches=[PATCH])
     chosen = select(build_matrix(VIMC), ["video.raw_capture_0-opened--unbind"])
-    result = run_scenarios(QemuTarget(kernel), "vimc", chosen, tmp_path)
+    result = run_scenarios(target, VIMC.name, chosen, tmp_path)
     (outcome,) = result.outcomes
     assert outcome.verdict == "fail"
     kasan = [f for f in outcome.findings if f.bug_class is BugClass.KASAN]

@@ -21,7 +21,7 @@ from harness.kernels.kernel import Kernel
 from harness.profiles import get_profile
 from harness.scenarios.matrix import build_matrix, select
 from harness.scenarios.runner import run_scenarios
-from harness.targets.emulated import qemu_target
+from harness.targets.emulated import provision
 
 PROFILE = get_profile("rcar-vin")
 
@@ -32,7 +32,7 @@ def arm64_kernel() -> Kernel:
 
 
 def _run(kernel: Kernel, names: list[str], out: Path):
-    target, _ = qemu_target(kernel, PROFILE)
+    target, _ = provision(kernel, PROFILE)
     return run_scenarios(target, PROFILE.name, select(build_matrix(PROFILE), names), out)
 
 
