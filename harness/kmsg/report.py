@@ -45,6 +45,8 @@ from harness.kmsg.frames import (
     Frame,
     Section,
     choose,
+    choose_hung,
+    choose_stall,
     parse_frame,
     parse_pc,
     parse_sections,
@@ -549,12 +551,16 @@ def _guilty(
     trace = _first(sections, "call-trace", "bare")
     candidates: list[tuple[str, list[Frame]]] = []
 
-    if strategy == "kasan":
-        if trace is not None:
-            candidates.append(("call-trace", trace.frames))
-        header_frame = parse_frame(report.headers[0].match.groups.get("func", ""))
+    header_frame = parse_frame(report.headers[0].match.groups.get("func", "") + "+0x0/0x0")
+    if strategy in ("kasan", "header"):
+        # The function the sanitizer names, then the access stack: KMSAN and
+        # KFENCE print their frames with no "Call Trace:" line above them.
         if header_frame is not None:
             candidates.append(("header", [header_frame]))
+        if strategy == "kasan":
+            stack = trace if trace is not None else _first(sections, "bare")
+            if stack is not None:
+                candidates.append(("call-trace", stack.frames))
     elif strategy == "fault-site":
         seq: list[tuple[str, Frame]] = []
         for h in report.headers:
@@ -572,7 +578,14 @@ def _guilty(
             lr = _first(sections, "lr")
             if lr is not None:
                 seq.extend(("lr", f) for f in lr.frames)
-        return _choose_tagged(seq, skip)
+        choice, origin = _choose_tagged(seq, skip)
+        if choice.frame is None and choice.unnamed is None:
+            # Every frame is machinery (a crash inside the workqueue core,
+            # the allocator, a lock): the crash site itself is the answer.
+            site = next((f for name, f in seq if name in ("warning-line", "pc")), None)
+            if site is not None:
+                return Choice(site, choice.skipped), "crash-site"
+        return choice, origin
     elif strategy == "lockdep":
         site = _lockdep_site(pattern, texts, at)
         if site is not None:
@@ -581,7 +594,17 @@ def _guilty(
         if final is not None:
             candidates.append(("call-trace", final.frames))
     elif strategy == "stall":
-        candidates.extend(_stall_candidates(sections, trace))
+        skipped_stall: list[tuple[str, str]] = []
+        for name, frames in _stall_candidates(sections, trace, texts):
+            choice = choose_stall(frames, skip)
+            skipped_stall.extend(choice.skipped)
+            if choice.frame is not None:
+                return Choice(choice.frame, tuple(skipped_stall)), name
+        return Choice(None, tuple(skipped_stall)), None
+    elif strategy == "hung":
+        if trace is not None:
+            choice = choose_hung(trace.frames, skip)
+            return choice, ("call-trace" if choice.frame is not None else None)
     elif strategy == "slub":
         # Whatever finds the damage (the next free, the next allocation of
         # the object, a validate run) is rarely what did it; the object's
@@ -599,7 +622,9 @@ def _guilty(
 
     skipped: list[tuple[str, str]] = []
     for name, frames in candidates:
-        choice = choose(frames, skip)
+        # lockdep names the site itself ("at: f+0x1/0x2"): only the row's
+        # own words apply to it, as in the reference
+        choice = choose(frames, skip, common=name != "lockdep-site")
         skipped.extend(choice.skipped)
         if choice.frame is not None:
             rule = name + ("/syscall-fallback" if choice.syscall_fallback else "")
@@ -664,11 +689,47 @@ def _last_trace(sections: Sequence[Section], texts: Sequence[str]) -> Section | 
     return None
 
 
+_NMI_TARGETS_RE = re.compile(r"Sending NMI from CPU (?P<src>\d+) to CPUs (?P<dst>[\d,-]+)")
+_NMI_FOR_RE = re.compile(r"^\s*NMI backtrace for cpu (?P<cpu>\d+)")
+
+
 def _stall_candidates(
-    sections: Sequence[Section], trace: Section | None
+    sections: Sequence[Section], trace: Section | None, texts: Sequence[str] = ()
 ) -> list[tuple[str, list[Frame]]]:
-    """Where a stalled or locked-up CPU was: the context the interrupt hit."""
+    """Where a stalled or locked-up CPU was: the context the interrupt hit.
+
+    An RCU stall reported by the grace-period kthread ("detected stalls on
+    CPUs/tasks") prints its own stack too, which says nothing: the stalled
+    CPU's stack is the NMI backtrace the reporter asked for.
+    """
     out: list[tuple[str, list[Frame]]] = []
+    targets: set[str] = set()
+    for t in texts:
+        m = _NMI_TARGETS_RE.search(t) if "Sending NMI" in t else None
+        if m is not None:
+            targets.update(re.findall(r"\d+", m.group("dst")))
+            break
+    if targets:
+        for i, t in enumerate(texts):
+            m = _NMI_FOR_RE.match(t)
+            if m is None or m.group("cpu") not in targets:
+                continue
+            stack = next(
+                (s for s in sections if s.line > i and s.kind in ("call-trace", "bare", "pc")),
+                None,
+            )
+            if stack is None:
+                continue
+            after = [s for s in sections if s.line >= stack.line and s.kind != "pc"]
+            frames = list(stack.frames) if stack.kind == "pc" else []
+            if stack.kind == "pc" and after:
+                frames += after[0].frames
+            elif stack.kind != "pc":
+                pcs = [n for n, f in enumerate(stack.frames) if f.pc]
+                frames = stack.frames[pcs[0] :] if pcs else stack.frames
+            if frames:
+                out.append(("stalled-cpu", frames))
+                break
     if trace is not None:
         pcs = [n for n, f in enumerate(trace.frames) if f.pc]
         if pcs:
@@ -699,7 +760,7 @@ def _extra(pattern: Pattern, fields: dict[str, str], sections: Sequence[Section]
         for kind, key in (("alloc", "alloc_frame"), ("free", "free_frame")):
             stack = _first(sections, kind)
             if stack is not None:
-                choice = choose(stack.frames)
+                choice = choose(stack.frames, ("slub",))
                 if choice.frame is not None:
                     extra[key] = choice.frame.func
     return extra

@@ -172,9 +172,21 @@ def test_clone_suffixes_are_not_part_of_the_function() -> None:
         ("__list_del_entry_valid", "report"),
         ("__list_del_entry_valid_or_report", "report"),
         ("kobject_put", "teardown"),
-        ("kobject_release", "teardown"),
         ("device_release", "teardown"),
-        ("put_device", "teardown"),
+        ("kobject_put", "teardown"),
+        ("__x86_indirect_thunk_rax", "thunk"),
+        ("spin_dump", "report"),
+        ("check_preemption_disabled", "report"),
+        ("debug_smp_processor_id", "report"),
+        ("bad_page", "report"),
+        ("__stack_chk_fail", "report"),
+        ("handle_overflow", "report"),
+        ("should_failslab", "report"),
+        ("do_tag_check_fault", "trap"),
+        ("local_apic_timer_interrupt", "irq-entry"),
+        ("usb_submit_urb", "usb"),
+        ("__down_common", "locking"),  # the reference's words match inside names
+        ("vsnprintf", "printk"),
         ("debug_print_object", "report"),
         ("__debug_check_no_obj_freed", "report"),
         ("ubsan_epilogue", "report"),
@@ -202,6 +214,12 @@ def test_machinery_is_skipped(func: str, rule: str) -> None:
         "my_alloc_buffers",
         "stk_camera_disconnect",
         "__x64_sys_ioctl",  # syscall handlers are a fallback, not skipped outright
+        "console_device",  # console_* is not printk machinery as a whole
+        "console_lock",
+        "process_one_work",  # a crash inside the workqueue core is its own
+        "kthread",
+        "put_device",  # the reference blames teardown's callers only for these
+        "kobject_release",
     ],
 )
 def test_driver_frames_are_eligible(func: str) -> None:
