@@ -785,3 +785,29 @@ def classify(text: str) -> HeaderMatch | None:
                 return HeaderMatch(BY_NAME[name], groups, pattern.name)
         return HeaderMatch(pattern, groups, pattern.name)
     return None
+
+
+# Rows too loose to be trusted in the middle of a line: a "BUG: " or
+# "WARNING: at" another message merely quotes.
+_NOT_GLUED = frozenset({"bug", "warning-old", "kmemleak-summary", "panic"})
+_QUOTES = ("'", '"', "`")
+
+
+def classify_glued(text: str) -> tuple[HeaderMatch, int] | None:
+    """A header printed on the end of another message's line ("...done[ BUG:
+    ..." when a printk record lacked its newline): the row and where it starts."""
+    for m in _HEADER_START.finditer(text, 1):
+        start = m.start()
+        if any(q in text[:start] for q in _QUOTES):
+            return None
+        match = classify(text[start:])
+        if match is not None and match.origin not in _NOT_GLUED:
+            return match, start
+    return None
+
+
+# The hung-task line with a task name that holds a newline: "INFO: task a"
+# and "b:12 blocked for more than 143 seconds." on the next line.
+HUNG_TASK_HEAD = re.compile(r"\s*INFO: task (?!.*\bblocked\b).{0,32}$")
+HUNG_TASK_TAIL = re.compile(r".{0,32}:\d+ blocked (?:[a-zA-Z/ ]+ )?for more than \d+ seconds")
+

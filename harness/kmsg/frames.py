@@ -47,6 +47,16 @@ _UNNAMED_RE = re.compile(
     r"^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*)?(?P<q>\?\s+)?(?P<addr>0x[0-9a-f]{8,16})\s*$"
 )
 UNNAMED = "?"  # Frame.func of such a frame
+# arm32 unwinder, before 5.x: "[<c010b4c4>] (show_stack) from [<c0a5e8d0>]
+# (dump_stack+0x9c/0xb0)" (or "(show_stack+0x10/0x14) from ..."): a frame for
+# show_stack, the function in the first parentheses.
+_ARM_BRACKET_RE = re.compile(
+    r"^\s*\[<[0-9a-f]+>\]\s*\((?P<sym>[A-Za-z_.$][\w.$]*)"
+    r"(?:\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+))?(?:\s+\[(?P<mod>[\w-]+)\])?\)\s+from\s"
+)
+# Old x86 kernels put the interrupt-stack markers on the line of a frame:
+# " <IRQ>  [<ffffffff8100b2c4>] dump_stack+0x1/0x2", " <EOI>  [<...>] f+0x1/0x2".
+_MARKER_PREFIX_RE = re.compile(r"^\s*</?(?:IRQ|EOI|NMI|TASK|SOFTIRQ)>\s+(?=\S)")
 # arm32 unwinder: " show_stack from dump_stack_lvl+0x40/0x4c" is a frame for show_stack.
 _ARM_FROM_RE = re.compile(r"^\s*(?P<sym>[A-Za-z_][\w.]*) from [\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+")
 # The faulting-instruction lines of the different architectures.
@@ -62,12 +72,12 @@ _TRACE_NOISE_RE = re.compile(
     r"|(?:RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R\d{1,2}|FS|GS|CS|DS|ES|CR\d|DR\d|PKRU|Code)\s*:"
     r"|---- interrupt|\(stack is not available\))"
 )
-_IRQ_END_RE = re.compile(r"^\s*</IRQ>")
+_IRQ_END_RE = re.compile(r"^\s*(?:</IRQ>|<EOI>)")
 
 # Lines that open a stack; the kind decides which rules read it. One regex
 # with a group per kind, as this runs on every line of every report.
 _SECTION_RE = re.compile(
-    r"^\s*(?:(?P<call_trace>Call [Tt]race:\s*$)"
+    r"^\s*(?:(?P<call_trace>(?:Call [Tt]race|Backtrace):\s*$)"
     r"|(?P<alloc>Allocated(?: by task \d+)?:\s*$)"
     r"|(?P<free>Freed(?: by task \d+)?:\s*$)"
     r"|(?P<backtrace>backtrace(?: \(crc [0-9a-f]+\))?:\s*$)"
@@ -113,6 +123,10 @@ def parse_frame(text: str, line: int = 0) -> Frame | None:
 def _frame_fields(text: str) -> tuple[str, str, str | None, str | None, bool, bool] | None:
     if "0x" not in text and ".c:" not in text and ".h:" not in text and " from " not in text:
         return None
+    if "<" in text[:12]:
+        marker = _MARKER_PREFIX_RE.match(text)
+        if marker is not None:
+            text = text[marker.end() :]
     m = _FRAME_RE.match(text)
     if m is not None:
         sym = m.group("sym")
@@ -123,6 +137,11 @@ def _frame_fields(text: str) -> tuple[str, str, str | None, str | None, bool, bo
     if m is not None:
         sym = m.group("sym")
         return normalise_func(sym), sym, None, None, False, True
+    m = _ARM_BRACKET_RE.match(text)
+    if m is not None:
+        sym = m.group("sym")
+        offset = f"0x{m.group('off')}/0x{m.group('size')}" if m.group("off") else None
+        return normalise_func(sym), sym, offset, m.group("mod"), False, False
     m = _ARM_FROM_RE.match(text)
     if m is not None:
         sym = m.group("sym")
@@ -189,6 +208,9 @@ def parse_sections(lines: Sequence[Line]) -> list[Section]:
             if current is None:
                 current = Section("bare", i)
                 sections.append(current)
+            if current.irq_end is None and _IRQ_END_RE.match(text):
+                # "<EOI> [<...>] f+0x1/0x2": the interrupted context starts here
+                current.irq_end = len(current.frames)
             current.frames.append(frame)
             continue
         m = _SECTION_RE.match(text)

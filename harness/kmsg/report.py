@@ -33,12 +33,15 @@ from typing import Any
 
 from harness.kmsg.classify import (
     CONSEQUENCE_PANIC,
+    HUNG_TASK_HEAD,
+    HUNG_TASK_TAIL,
     PREFILTER,
     BugClass,
     End,
     HeaderMatch,
     Pattern,
     classify,
+    classify_glued,
 )
 from harness.kmsg.frames import (
     Choice,
@@ -58,7 +61,9 @@ _END_PANIC_RE = re.compile(r"^\s*---\[ end Kernel panic")
 _BANNER_RE = re.compile(r"^\s*={20,}\s*$")
 _PREAMBLE_RE = re.compile(r"^\s*(?:-+\[ cut here \]-+|={20,}|-{20,})\s*$")
 _CUT_HERE_RE = re.compile(r"^\s*-+\[ cut here \]-+\s*$")
-_SECTION_START_RE = re.compile(r"^\s*(?:Call [Tt]race:|backtrace(?: \(crc [0-9a-f]+\))?:)\s*$")
+_SECTION_START_RE = re.compile(
+    r"^\s*(?:Call [Tt]race:|Backtrace:|backtrace(?: \(crc [0-9a-f]+\))?:)\s*$"
+)
 _TRACE_LINE_RE = re.compile(
     r"^\s*(?:</?(?:IRQ|TASK|NMI|SOFTIRQ)>|<EOI>|\? |(?:RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP"
     r"|R\d{1,2}|FS|GS|CS|DS|ES|CR\d|DR\d|PKRU|Code)\s*:|---- interrupt)"
@@ -100,6 +105,8 @@ _LOCKDEP_TASK_RE = re.compile(
 _MAX_REPORT_LINES = 2000
 # Types that end with their stack give up waiting for it after this many lines.
 _MAX_LINES_BEFORE_STACK = 400
+# Messages of other writers a stack may be interrupted by and still go on.
+_MAX_FOREIGN_LINES = 3
 # Lines between two headers that still make one report ("cut here" between
 # a list_del message and its "kernel BUG at lib/list_debug.c").
 _MAX_HEADER_GAP = 3
@@ -244,6 +251,19 @@ def _find_headers(text: str, table: LineTable) -> list[_Header]:
         last = index
         line = table[index]
         match = classify(line.text)
+        if match is None and HUNG_TASK_HEAD.match(line.text) and index + 1 < len(table):
+            following = table[index + 1].text
+            if HUNG_TASK_TAIL.match(following):
+                # the newline inside the name, as an escape: one line of text
+                joined = line.text.lstrip() + "\\n" + following
+                match = classify(joined)
+                if match is not None:
+                    line = table.replace(index, line, joined)
+        if match is None and len(line.text) > 8:
+            glued = classify_glued(line.text)
+            if glued is not None:
+                match, start = glued
+                line = table.replace(index, line, line.text[start:])
         if match is not None:
             headers.append(_Header(index, line, match))
     return headers
@@ -396,6 +416,7 @@ def _collect(
     last_header = len(indices)
     interleaved = False
     pc_seen = False
+    foreign = 0
     i = header.index + 1
     stop = min(len(table), header.index + _MAX_SCAN_LINES)
     while i < stop:
@@ -418,6 +439,12 @@ def _collect(
         is_frame = _is_frame(text)
         if pattern.end is End.STACK:
             if state == 2 and not (is_frame or _TRACE_LINE_RE.match(text)):
+                if foreign < _MAX_FOREIGN_LINES and _frame_follows(table, i, context, by_index):
+                    # another writer's message printed into the middle of
+                    # the stack (no caller ids to tell it apart): step over it
+                    foreign += 1
+                    i += 1
+                    continue
                 ended_by = "stack"
                 break
             if state == 0:
@@ -453,6 +480,16 @@ def _collect(
         if stop < len(table):
             ended_by = "too-long"
     return _Report(headers, indices, ended_by, state == 2, interleaved)
+
+
+def _frame_follows(table: LineTable, i: int, context: str, by_index: dict[int, _Header]) -> bool:
+    """Whether the next line of the same writer after line i is a stack frame."""
+    for j in range(i + 1, min(len(table), i + 8)):
+        ln = table[j]
+        if ln.context != context:
+            continue
+        return j not in by_index and _is_frame(ln.text)
+    return False
 
 
 def _is_frame(text: str) -> bool:

@@ -301,3 +301,17 @@ RSP: 0018:ffffbfe84100bd88 EFLAGS: 00000202
     ]
     assert trace.irq_end == 2
     assert trace.frames[3].pc
+
+
+def test_arm32_bracket_frames() -> None:
+    f = parse_frame("[<bf0a3100>] (rvin_set_slot_addr [rcar_vin]) from [<bf0a3328>] (x+0x1/0x2)")
+    assert f is not None and f.func == "rvin_set_slot_addr" and f.module == "rcar_vin"
+    f = parse_frame("[<c06f29cc>] (vb2_start_streaming+0x6c/0x168) from [<c06f4c20>] (y+0x1/0x2)")
+    assert f is not None and f.func == "vb2_start_streaming" and f.offset == "0x6c/0x168"
+
+
+def test_irq_markers_on_the_line_of_a_frame() -> None:
+    f = parse_frame(" <IRQ>  [<ffffffff813f1f33>] dump_stack+0x63/0x90")
+    assert f is not None and f.func == "dump_stack"
+    f = parse_frame(" <EOI>  [<ffffffff81065a56>] ? native_safe_halt+0x6/0x10")
+    assert f is not None and f.func == "native_safe_halt" and f.questionable
