@@ -178,7 +178,9 @@ _SLUB_WHAT = (
 
 # --- the table ----------------------------------------------------------------
 
-_LOCKDEP_PREFIX = r"\[?\s?(?:WARNING|INFO|BUG): "
+# lockdep's banner word changed over the years ("[ BUG: ... ]" before 4.x,
+# "WARNING: ..." since); the reference keeps the word the kernel printed.
+_LOCKDEP_PREFIX = r"\[?\s?(?P<prefix>WARNING|INFO|BUG): "
 
 # A WARNING's row by where it fired, matched against "<file> <function>":
 # a check in a generic helper is a bug of the helper's caller, and the
@@ -484,7 +486,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "held-lock-freed",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"held lock freed!"),
-        title="WARNING: held lock freed in {frame}",
+        title="{prefix}: held lock freed in {frame}",
         kind="held-lock-freed",
         stack="lockdep",
         marker=_c(r"with a lock still held|lock held by|locks held by"),
@@ -494,7 +496,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "bad-unlock-balance",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"bad unlock balance detected!"),
-        title="WARNING: bad unlock balance in {frame}",
+        title="{prefix}: bad unlock balance in {frame}",
         kind="bad-unlock-balance",
         stack="lockdep",
         marker=_c(r"is trying to release lock"),
@@ -504,7 +506,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "lock-held-returning",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"lock held when returning to user space"),
-        title="WARNING: lock held when returning to user space in {frame}",
+        title="{prefix}: lock held when returning to user space in {frame}",
         kind="lock-held-returning",
         stack="lockdep",
         marker=_c(r"leaving the kernel with locks still held"),
@@ -536,7 +538,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "suspicious-rcu-usage",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"suspicious RCU usage"),
-        title="WARNING: suspicious RCU usage in {frame}",
+        title="{prefix}: suspicious RCU usage in {frame}",
         kind="suspicious-rcu-usage",
         skip=("rcu",),
     ),
@@ -716,6 +718,21 @@ PATTERNS: tuple[Pattern, ...] = (
         stack="stall",
         skip=("stall",),
     ),
+    # the stack protector's canary found overwritten on return from F
+    Pattern(
+        "stack-protector",
+        BugClass.PANIC,
+        _c(
+            r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: "
+            r"(?P<func>\S+)"
+        ),
+        title="kernel panic: stack is corrupted in {frame}",
+        kind="stack-corrupted",
+        stack="kasan",
+        end=End.PANIC,
+        needs_stack=False,
+        skip=("stack-protector",),
+    ),
     Pattern(
         "panic",
         BugClass.PANIC,
@@ -796,6 +813,9 @@ _QUOTES = ("'", '"', "`")
 def classify_glued(text: str) -> tuple[HeaderMatch, int] | None:
     """A header printed on the end of another message's line ("...done[ BUG:
     ..." when a printk record lacked its newline): the row and where it starts."""
+    if text.lstrip().startswith("---["):
+        # "---[ end Kernel panic - not syncing: ... ]---" closes a report
+        return None
     for m in _HEADER_START.finditer(text, 1):
         start = m.start()
         if any(q in text[:start] for q in _QUOTES):

@@ -68,6 +68,7 @@ _TRACE_LINE_RE = re.compile(
     r"^\s*(?:</?(?:IRQ|TASK|NMI|SOFTIRQ)>|<EOI>|\? |(?:RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP"
     r"|R\d{1,2}|FS|GS|CS|DS|ES|CR\d|DR\d|PKRU|Code)\s*:|---- interrupt)"
 )
+_ADDRESS_RE = re.compile(r"(?:0x)?[0-9a-f]{8,16}")
 _TIMESTAMP_IN_TEXT_RE = re.compile(r"\[\s*\d+\.\d{6}\]")
 _KASAN_NULL_RE = re.compile(r"^\s*KASAN: null-ptr-deref in range")
 _AT_RE = re.compile(r"\bat:\s*(?P<rest>.*)$")
@@ -588,7 +589,9 @@ def _guilty(
     trace = _first(sections, "call-trace", "bare")
     candidates: list[tuple[str, list[Frame]]] = []
 
-    header_frame = parse_frame(report.headers[0].match.groups.get("func", "") + "+0x0/0x0")
+    func = report.headers[0].match.groups.get("func", "")
+    # a bare address ("corrupted in: ffffffffa0012345") names no function
+    header_frame = None if _ADDRESS_RE.fullmatch(func) else parse_frame(func + "+0x0/0x0")
     if strategy in ("kasan", "header"):
         # The function the sanitizer names, then the access stack: KMSAN and
         # KFENCE print their frames with no "Call Trace:" line above them.

@@ -360,7 +360,7 @@ CASES = [
         "panic+0x1/0x2\n __stack_chk_fail+0x1/0x2",
         "---[ end Kernel panic - not syncing: stack-protector ]---",
         BugClass.PANIC,
-        "kernel panic: stack-protector: Kernel stack is corrupted in: vivid_thread_vid_cap",
+        "kernel panic: stack is corrupted in vivid_thread_vid_cap",
     ),
     # slub_debug (mm/slub.c slab_bug()/object_err()/slab_err()), without the
     # allocation track that "U" adds: the Call Trace names the culprit
