@@ -369,6 +369,15 @@ PATTERNS: tuple[Pattern, ...] = (
         needs_stack=False,
     ),
     Pattern(
+        "stack-segment",
+        BugClass.BUG,
+        _c(r"(?:Oops: )?stack segment: [0-9a-f]+"),
+        title="stack segment fault in {frame}",
+        kind="stack-segment",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
         "divide-error",
         BugClass.BUG,
         _c(r"(?:Oops: )?divide(?: |_)error: [0-9a-f]+"),
@@ -416,6 +425,15 @@ PATTERNS: tuple[Pattern, ...] = (
         _c(r"BUG: sleeping function called from invalid context(?: at (?P<file>\S+))?"),
         title="BUG: sleeping function called from invalid context in {frame}",
         kind="sleeping-function",
+    ),
+    # "BUG: using smp_processor_id() in preemptible [00000000] code: comm/12"
+    Pattern(
+        "preemptible",
+        BugClass.BUG,
+        _c(r"BUG: using (?P<what>\w+)\(\) in preemptible"),
+        title="BUG: using {what}() in preemptible code in {frame}",
+        kind="preemptible",
+        skip=("preempt",),
     ),
     Pattern(
         "scheduling-while-atomic",
@@ -754,7 +772,7 @@ PREFILTER = re.compile(
     r"BUG|WARNING:|INFO: |general protection fault|Unable to handle kernel|Internal error: Oops"
     r"|invalid opcode:|divide error:|refcount_t: |list_add |list_del |ODEBUG: |UBSAN: "
     r"|unreferenced object 0x|kmemleak: \d|Kernel panic - not syncing|hard LOCKUP"
-    r"|PANIC: double fault|divide_error:|Unhandled fault:"
+    r"|PANIC: double fault|divide_error:|Unhandled fault:|stack segment: "
 )
 
 # A panic that follows another report is its consequence, not a new bug.
@@ -771,6 +789,7 @@ _HEADER_START = re.compile(
     r"\[?\s?(?:BUG|WARNING|INFO):|BUG [^\s:()]+ ?[(:]|general protection|Oops: |Unable to handle"
     r"|kernel BUG"
     r"|Internal error|invalid opcode|divide[ _]error|segment-related|Unhandled fault: "
+    r"|stack segment: "
     r"|(?:NMI )?watchdog: |Watchdog detected"
     r"|refcount_t: |list_(?:add|del) |ODEBUG: |UBSAN: |unreferenced object|kmemleak: \d"
     r"|Kernel panic|rcu: INFO: |(?:traps: )?PANIC: double fault"
