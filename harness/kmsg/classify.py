@@ -52,11 +52,19 @@ class End(StrEnum):
 
 
 # Guilty-frame strategies, implemented in report.py:
-#   fault-site  WARNING line function, then RIP/pc, then the Call Trace
+#   fault-site  WARNING line function, then RIP/pc, then the Call Trace; the
+#               crash site itself when every frame is machinery
 #   call-trace  the first Call Trace after the header
-#   kasan       the access stack (Call Trace), else the function in the header
-#   lockdep     the "at:" site after the marker line, then the final Call Trace
-#   stall       the interrupted context: RIP/pc, or the frames after the IRQ entry
+#   kasan       the function in the header, then the access stack (Call Trace,
+#               or KMSAN/KFENCE's bare frames)
+#   header      the function in the header only (KCSAN)
+#   lockdep     the "at:" site after the marker line (taken as printed), then
+#               the final Call Trace
+#   stall       the interrupted context (RIP/pc, the frames after the IRQ
+#               entry, or the NMI backtrace of the stalled CPU), named after
+#               the frame above its first dispatch point (frames.STALL_ANCHORS)
+#   hung        the lock bucket (rtnl_lock, synchronize_rcu), else the first
+#               frame that neither schedules nor waits
 #   backtrace   the kmemleak allocation backtrace
 #   slub        the object's allocation track ("Allocated in"), then the Call Trace
 #   none        no frame in the title
