@@ -22,6 +22,9 @@ from enum import StrEnum
 
 class BugClass(StrEnum):
     KASAN = "KASAN"
+    KMSAN = "KMSAN"  # uninitialised memory used
+    KFENCE = "KFENCE"  # sampled use-after-free / out-of-bounds in production kernels
+    KCSAN = "KCSAN"  # data races
     BUG = "BUG"  # oopses, kernel BUG(), sleeping in atomic, other "BUG:" lines
     GPF = "GPF"  # x86 general protection fault
     WARNING = "WARNING"
@@ -49,11 +52,19 @@ class End(StrEnum):
 
 
 # Guilty-frame strategies, implemented in report.py:
-#   fault-site  WARNING line function, then RIP/pc, then the Call Trace
+#   fault-site  WARNING line function, then RIP/pc, then the Call Trace; the
+#               crash site itself when every frame is machinery
 #   call-trace  the first Call Trace after the header
-#   kasan       the access stack (Call Trace), else the function in the header
-#   lockdep     the "at:" site after the marker line, then the final Call Trace
-#   stall       the interrupted context: RIP/pc, or the frames after the IRQ entry
+#   kasan       the function in the header, then the access stack (Call Trace,
+#               or KMSAN/KFENCE's bare frames)
+#   header      the function in the header only (KCSAN)
+#   lockdep     the "at:" site after the marker line (taken as printed), then
+#               the final Call Trace
+#   stall       the interrupted context (RIP/pc, the frames after the IRQ
+#               entry, or the NMI backtrace of the stalled CPU), named after
+#               the frame above its first dispatch point (frames.STALL_ANCHORS)
+#   hung        the lock bucket (rtnl_lock, synchronize_rcu), else the first
+#               frame that neither schedules nor waits
 #   backtrace   the kmemleak allocation backtrace
 #   slub        the object's allocation track ("Allocated in"), then the Call Trace
 #   none        no frame in the title
@@ -87,7 +98,9 @@ def _c(rx: str) -> re.Pattern[str]:
 
 # --- field hooks: facts a title needs that are not on the header line -------
 
-_ACCESS_RE = re.compile(r"^\s*(Read|Write) of size (\d+)")
+# "Read of size 8 at addr", or with hardware tags (arm64 MTE, which knows no
+# size) "Write at addr"
+_ACCESS_RE = re.compile(r"^\s*(Read|Write) (?:of size (\d+) )?at addr")
 _UBSAN_OLD = (
     (re.compile(r"index .* is out of range"), "array-index-out-of-bounds"),
     (re.compile(r"shift exponent|left shift of"), "shift-out-of-bounds"),
@@ -111,7 +124,7 @@ def _kasan_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[s
     for text in following[:8]:
         m = _ACCESS_RE.match(text)
         if m:
-            return {"access": f" {m.group(1)}", "size": m.group(2)}
+            return {"access": f" {m.group(1)}", "size": m.group(2) or ""}
     return {"access": ""}
 
 
@@ -144,11 +157,14 @@ def _panic_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[s
     return {"reason": reason, "reason_slug": slug(reason)}
 
 
+_VOLATILE_RE = re.compile(r"\s*(?:\b0x[0-9a-fA-F]+|\b[0-9a-f]{8,}\b|\b\d+\b|\(\d+\))")
 _GENERIC_CUT_RE = re.compile(r" in | at |: | \[|!| - |,| \(")
 
 
 def _generic_bug_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
     what = _GENERIC_CUT_RE.split(groups["what"], maxsplit=1)[0].strip() or groups["what"]
+    # the title must be the same from run to run: no addresses, pids or counts
+    what = _VOLATILE_RE.sub("", what).strip() or what
     return {"what": what, "what_slug": slug(what)}
 
 
@@ -170,15 +186,57 @@ _SLUB_WHAT = (
 
 # --- the table ----------------------------------------------------------------
 
-_LOCKDEP_PREFIX = r"\[?\s?(?:WARNING|INFO|BUG): "
+# lockdep's banner word changed over the years ("[ BUG: ... ]" before 4.x,
+# "WARNING: ..." since); the reference keeps the word the kernel printed.
+_LOCKDEP_PREFIX = r"\[?\s?(?P<prefix>WARNING|INFO|BUG): "
 
+# A WARNING's row by where it fired, matched against "<file> <function>":
+# a check in a generic helper is a bug of the helper's caller, and the
+# reference names the helper's kind in the title.
 _REFINE_WARNING = (
-    (_c(r"(?:^|/)lib/refcount\.c$|(?:^|/)include/linux/refcount\.h$"), "refcount"),
-    (_c(r"(?:^|/)lib/list_debug\.c$"), "list"),
-    (_c(r"(?:^|/)lib/debugobjects\.c$"), "odebug"),
+    (_c(r"(?:^|/)lib/refcount\.c |(?:^|/)include/linux/refcount\.h "), "refcount"),
+    (_c(r"(?:^|/)lib/list_debug\.c "), "list"),
+    (_c(r"(?:^|/)lib/debugobjects\.c "), "odebug"),
+    (_c(r"(?:^|/)mm/usercopy\.c usercopy_warn"), "warning-usercopy"),
+    (_c(r"(?:^|/)lib/kobject\.c kobject_"), "warning-kobject"),
+    (_c(r"(?:^|/)fs/proc/generic\.c proc_register"), "warning-proc"),
+    (_c(r"(?:^|/)kernel/locking/lockdep\.c .*lock_"), "warning-locking"),
+    (_c(r"(?:^|/)mm/.*\.c k?.?malloc"), "warning-kmalloc"),
+    (_c(r" usb_submit_urb"), "warning-usb-submit-urb"),
 )
 
+
+def _warning(name: str, title: str, skip: tuple[str, ...]) -> Pattern:
+    """A WARNING refined by where it fired; only reached through refine."""
+    return Pattern(
+        name,
+        BugClass.WARNING,
+        _c(r"(?!)"),
+        title=title,
+        kind=name.removeprefix("warning-"),
+        stack="fault-site",
+        end=End.TRACE,
+        skip=skip,
+    )
+
 PATTERNS: tuple[Pattern, ...] = (
+    # KASAN's bad frees: the reference folds "double-free", "invalid-free" and
+    # the older "double-free or invalid-free" into one title, blamed on the
+    # caller of the free path
+    Pattern(
+        "kasan-free",
+        BugClass.KASAN,
+        _c(
+            r"BUG: KASAN: (?P<bug>double-free or invalid-free|double-free|invalid-free) "
+            r"in (?P<func>.*)$"
+        ),
+        title="KASAN: invalid-free in {frame}",
+        kind="{bug_slug}",
+        stack="kasan",
+        end=End.BANNER,
+        skip=("free",),
+        fields=lambda groups, following: {"bug_slug": slug(groups["bug"])},
+    ),
     # KASAN; the kernel's own words for the bug type are kept in the title
     Pattern(
         "kasan",
@@ -197,11 +255,54 @@ PATTERNS: tuple[Pattern, ...] = (
         # caller, e.g. media_gobj_destroy.
         skip=("list",),
     ),
-    # x86 general protection fault (6.9+ prefixes it with "Oops: ")
+    # KMSAN: "BUG: KMSAN: uninit-value in f+0x1/0x2", its stack right below
+    Pattern(
+        "kmsan",
+        BugClass.KMSAN,
+        _c(r"BUG: KMSAN: (?P<bug>[a-z][\w-]*) in (?P<func>.*)$"),
+        title="KMSAN: {bug} in {frame}",
+        kind="{bug}",
+        stack="kasan",
+        end=End.BANNER,
+        # USB's infoleak is found in the URB submission the driver called
+        skip=("usb-submit",),
+    ),
+    # KFENCE: "BUG: KFENCE: use-after-free read in f+0x1/0x2", then
+    # "Use-after-free read at 0x... (in kfence-#12):" and the frames
+    Pattern(
+        "kfence",
+        BugClass.KFENCE,
+        _c(
+            r"BUG: KFENCE: (?P<bug>[a-z][\w-]*(?: (?:read|write))?|invalid free|memory corruption)"
+            r" in (?P<func>.*)$"
+        ),
+        title="KFENCE: {bug} in {frame}",
+        kind="{bug_slug}",
+        stack="kasan",
+        end=End.BANNER,
+        fields=lambda groups, following: {"bug_slug": slug(groups["bug"])},
+    ),
+    # KCSAN: "BUG: KCSAN: data-race in f / g", the two functions already in order
+    Pattern(
+        "kcsan",
+        BugClass.KCSAN,
+        _c(
+            r"BUG: KCSAN: (?P<bug>[a-z][\w-]*(?:: race)?) in (?P<func>[\w.]+)"
+            r"(?P<other> / [\w.]+)?\s*$"
+        ),
+        title="KCSAN: {bug} in {frame}{other}",
+        kind="{bug_slug}",
+        stack="header",
+        end=End.BANNER,
+        needs_stack=False,
+        fields=lambda groups, following: {"bug_slug": slug(groups["bug"])},
+    ),
+    # x86 general protection fault (6.9+ prefixes it with "Oops: ", a
+    # selector error code makes it "segment-related")
     Pattern(
         "gpf",
         BugClass.GPF,
-        _c(r"(?:Oops: )?general protection fault\b"),
+        _c(r"(?:Oops: )?(?:segment-related )?general protection fault\b"),
         title="general protection fault in {frame}",
         kind="general-protection-fault",
         stack="fault-site",
@@ -276,11 +377,31 @@ PATTERNS: tuple[Pattern, ...] = (
         needs_stack=False,
     ),
     Pattern(
+        "stack-segment",
+        BugClass.BUG,
+        _c(r"(?:Oops: )?stack segment: [0-9a-f]+"),
+        title="stack segment fault in {frame}",
+        kind="stack-segment",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
         "divide-error",
         BugClass.BUG,
-        _c(r"(?:Oops: )?divide error: [0-9a-f]+"),
+        _c(r"(?:Oops: )?divide(?: |_)error: [0-9a-f]+"),
         title="divide error in {frame}",
         kind="divide-error",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    # arm32: "Unhandled fault: imprecise external abort (0x1406) at 0x...",
+    # then "Internal error: : 1406 [#1]" and "PC is at f+0x1/0x2"
+    Pattern(
+        "arm32-unhandled-fault",
+        BugClass.BUG,
+        _c(r"Unhandled fault: (?P<what>.+?) \(0x[0-9a-f]+\) at 0x[0-9a-f]+"),
+        title="unhandled fault in {frame}",
+        kind="unhandled-fault",
         stack="fault-site",
         end=End.TRACE,
     ),
@@ -288,7 +409,7 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern(
         "arm64-oops",
         BugClass.BUG,
-        _c(r"Internal error: Oops(?: - (?P<reason>[^:]+?))?: "),
+        _c(r"Internal error: (?:Oops(?: - (?P<reason>[^:]+?))?)?: "),
         title="{label} in {frame}",
         kind="{oops}",
         stack="fault-site",
@@ -313,6 +434,15 @@ PATTERNS: tuple[Pattern, ...] = (
         title="BUG: sleeping function called from invalid context in {frame}",
         kind="sleeping-function",
     ),
+    # "BUG: using smp_processor_id() in preemptible [00000000] code: comm/12"
+    Pattern(
+        "preemptible",
+        BugClass.BUG,
+        _c(r"BUG: using (?P<what>\w+)\(\) in preemptible"),
+        title="BUG: using {what}() in preemptible code in {frame}",
+        kind="preemptible",
+        skip=("preempt",),
+    ),
     Pattern(
         "scheduling-while-atomic",
         BugClass.BUG,
@@ -330,6 +460,7 @@ PATTERNS: tuple[Pattern, ...] = (
         ),
         title="BUG: spinlock {what} in {frame}",
         kind="spinlock",
+        skip=("spinlock",),
     ),
     Pattern(
         "soft-lockup",
@@ -341,7 +472,6 @@ PATTERNS: tuple[Pattern, ...] = (
         title="BUG: soft lockup in {frame}",
         kind="soft-lockup",
         stack="stall",
-        skip=("scheduler",),
     ),
     Pattern(
         "hard-lockup",
@@ -350,7 +480,6 @@ PATTERNS: tuple[Pattern, ...] = (
         title="BUG: hard lockup in {frame}",
         kind="hard-lockup",
         stack="stall",
-        skip=("scheduler",),
     ),
     # lockdep
     Pattern(
@@ -364,6 +493,8 @@ PATTERNS: tuple[Pattern, ...] = (
         title="possible deadlock in {frame}",
         kind="possible-deadlock",
         stack="lockdep",
+        # workqueue functions take locks standing for the work items
+        skip=("workqueue",),
         marker=_c(r"is trying to acquire|just changed the state of lock"),
         tail=_c(r"^stack backtrace:"),
     ),
@@ -381,7 +512,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "held-lock-freed",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"held lock freed!"),
-        title="WARNING: held lock freed in {frame}",
+        title="{prefix}: held lock freed in {frame}",
         kind="held-lock-freed",
         stack="lockdep",
         marker=_c(r"with a lock still held|lock held by|locks held by"),
@@ -391,7 +522,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "bad-unlock-balance",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"bad unlock balance detected!"),
-        title="WARNING: bad unlock balance in {frame}",
+        title="{prefix}: bad unlock balance in {frame}",
         kind="bad-unlock-balance",
         stack="lockdep",
         marker=_c(r"is trying to release lock"),
@@ -401,17 +532,39 @@ PATTERNS: tuple[Pattern, ...] = (
         "lock-held-returning",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"lock held when returning to user space"),
-        title="WARNING: lock held when returning to user space in {frame}",
+        title="{prefix}: lock held when returning to user space in {frame}",
         kind="lock-held-returning",
         stack="lockdep",
         marker=_c(r"leaving the kernel with locks still held"),
         needs_stack=False,
     ),
     Pattern(
+        "invalid-wait-context",
+        BugClass.LOCKDEP,
+        _c(_LOCKDEP_PREFIX + r"Invalid wait context"),
+        title="BUG: Invalid wait context in {frame}",
+        kind="invalid-wait-context",
+        stack="lockdep",
+        marker=_c(r"is trying to lock"),
+        tail=_c(r"^stack backtrace:"),
+    ),
+    # "[ BUG: task/12 still has locks held! ]" (old), "WARNING: task/12 still
+    # has locks held!": a task exits or freezes with a lock held
+    Pattern(
+        "locks-still-held",
+        BugClass.LOCKDEP,
+        _c(r"\[?\s?(?P<prefix>WARNING|BUG): .*still has locks held!"),
+        title="{prefix}: still has locks held in {frame}",
+        kind="locks-still-held",
+        stack="lockdep",
+        marker=_c(r"locks? held by"),
+        tail=_c(r"^stack backtrace:"),
+    ),
+    Pattern(
         "suspicious-rcu-usage",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"suspicious RCU usage"),
-        title="WARNING: suspicious RCU usage in {frame}",
+        title="{prefix}: suspicious RCU usage in {frame}",
         kind="suspicious-rcu-usage",
         skip=("rcu",),
     ),
@@ -421,6 +574,7 @@ PATTERNS: tuple[Pattern, ...] = (
         _c(r"INFO: trying to register non-static key"),
         title="INFO: trying to register non-static key in {frame}",
         kind="non-static-key",
+        skip=("non-static-key",),
     ),
     # slub_debug: "BUG kmalloc-128 (Tainted: G    B      ): Poison overwritten"
     # (2.6 printed no taint: "BUG kmalloc-8: Right Redzone overwritten")
@@ -444,7 +598,7 @@ PATTERNS: tuple[Pattern, ...] = (
         title="memory leak in {frame}",
         kind="memory-leak",
         stack="backtrace",
-        skip=("usercopy-alloc",),
+        skip=("leak",),
         tail=_c(r"^\s*backtrace"),
     ),
     Pattern(
@@ -456,6 +610,22 @@ PATTERNS: tuple[Pattern, ...] = (
         stack="none",
         needs_stack=False,
         frame_in_title=False,
+    ),
+    # Reports about a state, not a place: the reference titles them without
+    # a function.
+    Pattern(
+        "bug-state",
+        BugClass.BUG,
+        _c(
+            r"BUG: (?P<what>Bad rss-counter state|non-zero nr_ptes on freeing mm"
+            r"|non-zero nr_pmds on freeing mm|Bad page state|Bad page map|workqueue lockup)"
+        ),
+        title="BUG: {what}",
+        kind="{what_slug}",
+        stack="none",
+        needs_stack=False,
+        frame_in_title=False,
+        fields=lambda groups, following: {"what_slug": slug(groups["what"])},
     ),
     Pattern(
         "bug",
@@ -477,7 +647,7 @@ PATTERNS: tuple[Pattern, ...] = (
         kind="refcount",
         stack="fault-site",
         end=End.TRACE,
-        skip=("refcount",),
+        skip=("refcount", "kobject"),
     ),
     Pattern(
         "list",
@@ -525,8 +695,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "warning-new",  # 6.18+: "WARNING: file.c:12 at func+0x1/0x2, CPU#1: comm/123"
         BugClass.WARNING,
         _c(
-            r"WARNING: (?P<file>\S+?):\d+ at (?P<func>.+?), CPU#(?P<cpu>\d+): "
-            r"(?P<comm>.+)/(?P<pid>\d+)$"
+            r"WARNING: (?:(?P<cond>.+?) )?(?P<file>[\w./+-]+\.[chS]):\d+ at (?P<func>.+?),"
+            r" CPU#(?P<cpu>\d+): (?P<comm>.+)/(?P<pid>\d+)$"
         ),
         title="WARNING in {frame}",
         kind="warning",
@@ -544,6 +714,12 @@ PATTERNS: tuple[Pattern, ...] = (
         end=End.TRACE,
         refine=_REFINE_WARNING,
     ),
+    _warning("warning-usercopy", "WARNING: bad usercopy in {frame}", ("usercopy",)),
+    _warning("warning-kobject", "WARNING: kobject bug in {frame}", ("kobject",)),
+    _warning("warning-proc", "WARNING: proc registration bug in {frame}", ("proc",)),
+    _warning("warning-locking", "WARNING: locking bug in {frame}", ("lockdep-warning",)),
+    _warning("warning-kmalloc", "WARNING: kmalloc bug in {frame}", ("kmalloc",)),
+    _warning("warning-usb-submit-urb", "WARNING in {frame}/usb_submit_urb", ("usb-submit",)),
     Pattern(
         "hung-task",
         BugClass.HUNG_TASK,
@@ -553,6 +729,7 @@ PATTERNS: tuple[Pattern, ...] = (
         ),
         title="INFO: task hung in {frame}",
         kind="task-hung",
+        stack="hung",
         skip=("scheduler",),
     ),
     Pattern(
@@ -565,7 +742,22 @@ PATTERNS: tuple[Pattern, ...] = (
         title="INFO: rcu detected stall in {frame}",
         kind="rcu-stall",
         stack="stall",
-        skip=("scheduler", "rcu"),
+        skip=("stall",),
+    ),
+    # the stack protector's canary found overwritten on return from F
+    Pattern(
+        "stack-protector",
+        BugClass.PANIC,
+        _c(
+            r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: "
+            r"(?P<func>\S+)"
+        ),
+        title="kernel panic: stack is corrupted in {frame}",
+        kind="stack-corrupted",
+        stack="kasan",
+        end=End.PANIC,
+        needs_stack=False,
+        skip=("stack-protector",),
     ),
     Pattern(
         "panic",
@@ -588,7 +780,7 @@ PREFILTER = re.compile(
     r"BUG|WARNING:|INFO: |general protection fault|Unable to handle kernel|Internal error: Oops"
     r"|invalid opcode:|divide error:|refcount_t: |list_add |list_del |ODEBUG: |UBSAN: "
     r"|unreferenced object 0x|kmemleak: \d|Kernel panic - not syncing|hard LOCKUP"
-    r"|PANIC: double fault"
+    r"|PANIC: double fault|divide_error:|Unhandled fault:|stack segment: "
 )
 
 # A panic that follows another report is its consequence, not a new bug.
@@ -604,7 +796,9 @@ CONSEQUENCE_PANIC = re.compile(
 _HEADER_START = re.compile(
     r"\[?\s?(?:BUG|WARNING|INFO):|BUG [^\s:()]+ ?[(:]|general protection|Oops: |Unable to handle"
     r"|kernel BUG"
-    r"|Internal error|invalid opcode|divide error|(?:NMI )?watchdog: |Watchdog detected"
+    r"|Internal error|invalid opcode|divide[ _]error|segment-related|Unhandled fault: "
+    r"|stack segment: "
+    r"|(?:NMI )?watchdog: |Watchdog detected"
     r"|refcount_t: |list_(?:add|del) |ODEBUG: |UBSAN: |unreferenced object|kmemleak: \d"
     r"|Kernel panic|rcu: INFO: |(?:traps: )?PANIC: double fault"
 )
@@ -627,11 +821,40 @@ def classify(text: str) -> HeaderMatch | None:
         if m is None:
             continue
         groups = {k: v for k, v in m.groupdict().items() if v is not None}
-        file = groups.get("file", "").removeprefix("./")
+        where = groups.get("file", "").removeprefix("./") + " " + groups.get("func", "")
         for rx, name in pattern.refine:
-            if rx.search(file):
+            if rx.search(where):
                 # A WARN() in lib/refcount.c is a refcount report, whatever
                 # order the message and the WARNING line came in.
                 return HeaderMatch(BY_NAME[name], groups, pattern.name)
         return HeaderMatch(pattern, groups, pattern.name)
     return None
+
+
+# Rows too loose to be trusted in the middle of a line: a "BUG: " or
+# "WARNING: at" another message merely quotes.
+_NOT_GLUED = frozenset({"bug", "warning-old", "kmemleak-summary", "panic"})
+_QUOTES = ("'", '"', "`")
+
+
+def classify_glued(text: str) -> tuple[HeaderMatch, int] | None:
+    """A header printed on the end of another message's line ("...done[ BUG:
+    ..." when a printk record lacked its newline): the row and where it starts."""
+    if text.lstrip().startswith("---["):
+        # "---[ end Kernel panic - not syncing: ... ]---" closes a report
+        return None
+    for m in _HEADER_START.finditer(text, 1):
+        start = m.start()
+        if any(q in text[:start] for q in _QUOTES):
+            return None
+        match = classify(text[start:])
+        if match is not None and match.origin not in _NOT_GLUED:
+            return match, start
+    return None
+
+
+# The hung-task line with a task name that holds a newline: "INFO: task a"
+# and "b:12 blocked for more than 143 seconds." on the next line.
+HUNG_TASK_HEAD = re.compile(r"\s*INFO: task (?!.*\bblocked\b).{0,32}$")
+HUNG_TASK_TAIL = re.compile(r".{0,32}:\d+ blocked (?:[a-zA-Z/ ]+ )?for more than \d+ seconds")
+

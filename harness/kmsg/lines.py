@@ -112,3 +112,11 @@ class LineTable:
 
     def raw(self, index: int) -> str:
         return self._raw[index]
+
+    def replace(self, index: int, line: Line, text: str) -> Line:
+        """The line with its message replaced: a header cut out of the line
+        another message left it on, or joined with its own continuation."""
+        new = Line(line.index, line.raw, text, line.timestamp, line.context)
+        self._cache[index] = new
+        return new
+

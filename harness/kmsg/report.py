@@ -33,18 +33,23 @@ from typing import Any
 
 from harness.kmsg.classify import (
     CONSEQUENCE_PANIC,
+    HUNG_TASK_HEAD,
+    HUNG_TASK_TAIL,
     PREFILTER,
     BugClass,
     End,
     HeaderMatch,
     Pattern,
     classify,
+    classify_glued,
 )
 from harness.kmsg.frames import (
     Choice,
     Frame,
     Section,
     choose,
+    choose_hung,
+    choose_stall,
     parse_frame,
     parse_pc,
     parse_sections,
@@ -56,11 +61,14 @@ _END_PANIC_RE = re.compile(r"^\s*---\[ end Kernel panic")
 _BANNER_RE = re.compile(r"^\s*={20,}\s*$")
 _PREAMBLE_RE = re.compile(r"^\s*(?:-+\[ cut here \]-+|={20,}|-{20,})\s*$")
 _CUT_HERE_RE = re.compile(r"^\s*-+\[ cut here \]-+\s*$")
-_SECTION_START_RE = re.compile(r"^\s*(?:Call [Tt]race:|backtrace(?: \(crc [0-9a-f]+\))?:)\s*$")
+_SECTION_START_RE = re.compile(
+    r"^\s*(?:Call [Tt]race:|Backtrace:|backtrace(?: \(crc [0-9a-f]+\))?:)\s*$"
+)
 _TRACE_LINE_RE = re.compile(
     r"^\s*(?:</?(?:IRQ|TASK|NMI|SOFTIRQ)>|<EOI>|\? |(?:RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP"
     r"|R\d{1,2}|FS|GS|CS|DS|ES|CR\d|DR\d|PKRU|Code)\s*:|---- interrupt)"
 )
+_ADDRESS_RE = re.compile(r"(?:0x)?[0-9a-f]{8,16}")
 _TIMESTAMP_IN_TEXT_RE = re.compile(r"\[\s*\d+\.\d{6}\]")
 _KASAN_NULL_RE = re.compile(r"^\s*KASAN: null-ptr-deref in range")
 _AT_RE = re.compile(r"\bat:\s*(?P<rest>.*)$")
@@ -98,6 +106,8 @@ _LOCKDEP_TASK_RE = re.compile(
 _MAX_REPORT_LINES = 2000
 # Types that end with their stack give up waiting for it after this many lines.
 _MAX_LINES_BEFORE_STACK = 400
+# Messages of other writers a stack may be interrupted by and still go on.
+_MAX_FOREIGN_LINES = 3
 # Lines between two headers that still make one report ("cut here" between
 # a list_del message and its "kernel BUG at lib/list_debug.c").
 _MAX_HEADER_GAP = 3
@@ -250,6 +260,19 @@ def _find_headers(text: str, table: LineTable) -> list[_Header]:
         last = index
         line = table[index]
         match = classify(line.text)
+        if match is None and HUNG_TASK_HEAD.match(line.text) and index + 1 < len(table):
+            following = table[index + 1].text
+            if HUNG_TASK_TAIL.match(following):
+                # the newline inside the name, as an escape: one line of text
+                joined = line.text.lstrip() + "\\n" + following
+                match = classify(joined)
+                if match is not None:
+                    line = table.replace(index, line, joined)
+        if match is None and len(line.text) > 8:
+            glued = classify_glued(line.text)
+            if glued is not None:
+                match, start = glued
+                line = table.replace(index, line, line.text[start:])
         if match is not None:
             headers.append(_Header(index, line, match))
     return headers
@@ -402,6 +425,7 @@ def _collect(
     last_header = len(indices)
     interleaved = False
     pc_seen = False
+    foreign = 0
     i = header.index + 1
     stop = min(len(table), header.index + _MAX_SCAN_LINES)
     while i < stop:
@@ -424,6 +448,12 @@ def _collect(
         is_frame = _is_frame(text)
         if pattern.end is End.STACK:
             if state == 2 and not (is_frame or _TRACE_LINE_RE.match(text)):
+                if foreign < _MAX_FOREIGN_LINES and _frame_follows(table, i, context, by_index):
+                    # another writer's message printed into the middle of
+                    # the stack (no caller ids to tell it apart): step over it
+                    foreign += 1
+                    i += 1
+                    continue
                 ended_by = "stack"
                 break
             if state == 0:
@@ -459,6 +489,16 @@ def _collect(
         if stop < len(table):
             ended_by = "too-long"
     return _Report(headers, indices, ended_by, state == 2, interleaved)
+
+
+def _frame_follows(table: LineTable, i: int, context: str, by_index: dict[int, _Header]) -> bool:
+    """Whether the next line of the same writer after line i is a stack frame."""
+    for j in range(i + 1, min(len(table), i + 8)):
+        ln = table[j]
+        if ln.context != context:
+            continue
+        return j not in by_index and _is_frame(ln.text)
+    return False
 
 
 def _is_frame(text: str) -> bool:
@@ -557,12 +597,18 @@ def _guilty(
     trace = _first(sections, "call-trace", "bare")
     candidates: list[tuple[str, list[Frame]]] = []
 
-    if strategy == "kasan":
-        if trace is not None:
-            candidates.append(("call-trace", trace.frames))
-        header_frame = parse_frame(report.headers[0].match.groups.get("func", ""))
+    func = report.headers[0].match.groups.get("func", "")
+    # a bare address ("corrupted in: ffffffffa0012345") names no function
+    header_frame = None if _ADDRESS_RE.fullmatch(func) else parse_frame(func + "+0x0/0x0")
+    if strategy in ("kasan", "header"):
+        # The function the sanitizer names, then the access stack: KMSAN and
+        # KFENCE print their frames with no "Call Trace:" line above them.
         if header_frame is not None:
             candidates.append(("header", [header_frame]))
+        if strategy == "kasan":
+            stack = trace if trace is not None else _first(sections, "bare")
+            if stack is not None:
+                candidates.append(("call-trace", stack.frames))
     elif strategy == "fault-site":
         seq: list[tuple[str, Frame]] = []
         for h in report.headers:
@@ -580,7 +626,14 @@ def _guilty(
             lr = _first(sections, "lr")
             if lr is not None:
                 seq.extend(("lr", f) for f in lr.frames)
-        return _choose_tagged(seq, skip)
+        choice, origin = _choose_tagged(seq, skip)
+        if choice.frame is None and choice.unnamed is None:
+            # Every frame is machinery (a crash inside the workqueue core,
+            # the allocator, a lock): the crash site itself is the answer.
+            site = next((f for name, f in seq if name in ("warning-line", "pc")), None)
+            if site is not None:
+                return Choice(site, choice.skipped), "crash-site"
+        return choice, origin
     elif strategy == "lockdep":
         site = _lockdep_site(pattern, texts, at)
         if site is not None:
@@ -589,7 +642,17 @@ def _guilty(
         if final is not None:
             candidates.append(("call-trace", final.frames))
     elif strategy == "stall":
-        candidates.extend(_stall_candidates(sections, trace))
+        skipped_stall: list[tuple[str, str]] = []
+        for name, frames in _stall_candidates(sections, trace, texts):
+            choice = choose_stall(frames, skip)
+            skipped_stall.extend(choice.skipped)
+            if choice.frame is not None:
+                return Choice(choice.frame, tuple(skipped_stall)), name
+        return Choice(None, tuple(skipped_stall)), None
+    elif strategy == "hung":
+        if trace is not None:
+            choice = choose_hung(trace.frames, skip)
+            return choice, ("call-trace" if choice.frame is not None else None)
     elif strategy == "slub":
         # Whatever finds the damage (the next free, the next allocation of
         # the object, a validate run) is rarely what did it; the object's
@@ -607,7 +670,9 @@ def _guilty(
 
     skipped: list[tuple[str, str]] = []
     for name, frames in candidates:
-        choice = choose(frames, skip)
+        # lockdep names the site itself ("at: f+0x1/0x2"): only the row's
+        # own words apply to it, as in the reference
+        choice = choose(frames, skip, common=name != "lockdep-site")
         skipped.extend(choice.skipped)
         if choice.frame is not None:
             rule = name + ("/syscall-fallback" if choice.syscall_fallback else "")
@@ -672,11 +737,47 @@ def _last_trace(sections: Sequence[Section], texts: Sequence[str]) -> Section | 
     return None
 
 
+_NMI_TARGETS_RE = re.compile(r"Sending NMI from CPU (?P<src>\d+) to CPUs (?P<dst>[\d,-]+)")
+_NMI_FOR_RE = re.compile(r"^\s*NMI backtrace for cpu (?P<cpu>\d+)")
+
+
 def _stall_candidates(
-    sections: Sequence[Section], trace: Section | None
+    sections: Sequence[Section], trace: Section | None, texts: Sequence[str] = ()
 ) -> list[tuple[str, list[Frame]]]:
-    """Where a stalled or locked-up CPU was: the context the interrupt hit."""
+    """Where a stalled or locked-up CPU was: the context the interrupt hit.
+
+    An RCU stall reported by the grace-period kthread ("detected stalls on
+    CPUs/tasks") prints its own stack too, which says nothing: the stalled
+    CPU's stack is the NMI backtrace the reporter asked for.
+    """
     out: list[tuple[str, list[Frame]]] = []
+    targets: set[str] = set()
+    for t in texts:
+        m = _NMI_TARGETS_RE.search(t) if "Sending NMI" in t else None
+        if m is not None:
+            targets.update(re.findall(r"\d+", m.group("dst")))
+            break
+    if targets:
+        for i, t in enumerate(texts):
+            m = _NMI_FOR_RE.match(t)
+            if m is None or m.group("cpu") not in targets:
+                continue
+            stack = next(
+                (s for s in sections if s.line > i and s.kind in ("call-trace", "bare", "pc")),
+                None,
+            )
+            if stack is None:
+                continue
+            after = [s for s in sections if s.line >= stack.line and s.kind != "pc"]
+            frames = list(stack.frames) if stack.kind == "pc" else []
+            if stack.kind == "pc" and after:
+                frames += after[0].frames
+            elif stack.kind != "pc":
+                pcs = [n for n, f in enumerate(stack.frames) if f.pc]
+                frames = stack.frames[pcs[0] :] if pcs else stack.frames
+            if frames:
+                out.append(("stalled-cpu", frames))
+                break
     if trace is not None:
         pcs = [n for n, f in enumerate(trace.frames) if f.pc]
         if pcs:
@@ -707,7 +808,7 @@ def _extra(pattern: Pattern, fields: dict[str, str], sections: Sequence[Section]
         for kind, key in (("alloc", "alloc_frame"), ("free", "free_frame")):
             stack = _first(sections, kind)
             if stack is not None:
-                choice = choose(stack.frames)
+                choice = choose(stack.frames, ("slub",))
                 if choice.frame is not None:
                     extra[key] = choice.frame.func
     return extra

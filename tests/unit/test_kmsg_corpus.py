@@ -18,8 +18,11 @@ import pytest
 from harness.kmsg import Finding, parse_log
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
-LOGS = sorted(DATA.glob("*.log")) + sorted((DATA / "lkdtm").glob("*.log")) + sorted(
-    (DATA / "scenarios").glob("*.log")
+LOGS = (
+    sorted(DATA.glob("*.log"))
+    + sorted((DATA / "lkdtm").glob("*.log"))
+    + sorted((DATA / "scenarios").glob("*.log"))
+    + sorted((DATA / "handwritten").glob("*.log"))
 )
 
 KEYS = {

@@ -172,9 +172,21 @@ def test_clone_suffixes_are_not_part_of_the_function() -> None:
         ("__list_del_entry_valid", "report"),
         ("__list_del_entry_valid_or_report", "report"),
         ("kobject_put", "teardown"),
-        ("kobject_release", "teardown"),
         ("device_release", "teardown"),
-        ("put_device", "teardown"),
+        ("kobject_put", "teardown"),
+        ("__x86_indirect_thunk_rax", "thunk"),
+        ("spin_dump", "report"),
+        ("check_preemption_disabled", "report"),
+        ("debug_smp_processor_id", "report"),
+        ("bad_page", "report"),
+        ("__stack_chk_fail", "report"),
+        ("handle_overflow", "report"),
+        ("should_failslab", "report"),
+        ("do_tag_check_fault", "trap"),
+        ("local_apic_timer_interrupt", "irq-entry"),
+        ("usb_submit_urb", "usb"),
+        ("__down_common", "locking"),  # the reference's words match inside names
+        ("vsnprintf", "printk"),
         ("debug_print_object", "report"),
         ("__debug_check_no_obj_freed", "report"),
         ("ubsan_epilogue", "report"),
@@ -202,6 +214,12 @@ def test_machinery_is_skipped(func: str, rule: str) -> None:
         "my_alloc_buffers",
         "stk_camera_disconnect",
         "__x64_sys_ioctl",  # syscall handlers are a fallback, not skipped outright
+        "console_device",  # console_* is not printk machinery as a whole
+        "console_lock",
+        "process_one_work",  # a crash inside the workqueue core is its own
+        "kthread",
+        "put_device",  # the reference blames teardown's callers only for these
+        "kobject_release",
     ],
 )
 def test_driver_frames_are_eligible(func: str) -> None:
@@ -283,3 +301,17 @@ RSP: 0018:ffffbfe84100bd88 EFLAGS: 00000202
     ]
     assert trace.irq_end == 2
     assert trace.frames[3].pc
+
+
+def test_arm32_bracket_frames() -> None:
+    f = parse_frame("[<bf0a3100>] (rvin_set_slot_addr [rcar_vin]) from [<bf0a3328>] (x+0x1/0x2)")
+    assert f is not None and f.func == "rvin_set_slot_addr" and f.module == "rcar_vin"
+    f = parse_frame("[<c06f29cc>] (vb2_start_streaming+0x6c/0x168) from [<c06f4c20>] (y+0x1/0x2)")
+    assert f is not None and f.func == "vb2_start_streaming" and f.offset == "0x6c/0x168"
+
+
+def test_irq_markers_on_the_line_of_a_frame() -> None:
+    f = parse_frame(" <IRQ>  [<ffffffff813f1f33>] dump_stack+0x63/0x90")
+    assert f is not None and f.func == "dump_stack"
+    f = parse_frame(" <EOI>  [<ffffffff81065a56>] ? native_safe_halt+0x6/0x10")
+    assert f is not None and f.func == "native_safe_halt" and f.questionable
