@@ -131,7 +131,7 @@ def _frame_fields(text: str) -> tuple[str, str, str | None, str | None, bool, bo
     if m is not None:
         sym = m.group("sym")
         questionable = m.group("q") is not None or "(unreliable)" in m.group("rest")
-        offset = f"0x{m.group('off')}/0x{m.group('size')}"
+        offset: str | None = f"0x{m.group('off')}/0x{m.group('size')}"
         return normalise_func(sym), sym, offset, m.group("mod"), questionable, False
     m = _INLINE_RE.match(text)
     if m is not None:

@@ -612,8 +612,8 @@ def _guilty(
     elif strategy == "fault-site":
         seq: list[tuple[str, Frame]] = []
         for h in report.headers:
-            func = h.match.groups.get("func")
-            f = parse_frame(func) if func and h.pattern.stack == "fault-site" else None
+            named = h.match.groups.get("func")
+            f = parse_frame(named) if named and h.pattern.stack == "fault-site" else None
             if f is not None:
                 seq.append(("warning-line", f))
         first_trace = trace.line if trace is not None else len(texts)

@@ -375,7 +375,7 @@ def test_a_kasan_reports_details_reach_results_json(run_doc: dict[str, Any]) -> 
     assert (f["extra"]["access"], f["extra"]["size"]) == ("Read", "8")
     assert (f["extra"]["alloc_frame"], f["extra"]["free_frame"]) == (
         "vimc_capture_add", "vimc_unregister_subdevs")
-    assert f["skipped"][0] == {"frame": "dump_stack_lvl", "rule": "report"}
+    assert f["skipped"][0] == {"frame": "__list_del_entry_valid", "rule": "list"}
     assert f["raw"].splitlines()[1].endswith("BUG: KASAN: use-after-free in "
                                              "__list_del_entry_valid+0xe2/0x165")
     validate(run_doc, "results")
