@@ -1,3 +1,3 @@
-"""Shared test setup. The kernel fixtures and --kernel come from harness.pytest_plugin."""
+"""Shared test setup. The kernel fixtures and --kernel come from harness.host.pytest_plugin."""
 
-pytest_plugins = ("harness.pytest_plugin",)
+pytest_plugins = ("harness.host.pytest_plugin",)

@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.arch import Arch
-from harness.kernels.flavours import get_kernel
-from harness.targets.qemu import QemuTarget, base_cmdline
+from harness.host.kernels.flavours import get_kernel
+from harness.host.targets.qemu import QemuTarget, base_cmdline
+from harness.pure.arch import Arch
 
 ROUNDS = 3
 MARKER = b"BARE-INIT-READY"

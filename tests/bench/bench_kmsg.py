@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness.kmsg.report import dedup, parse_log
+from harness.pure.kmsg.report import dedup, parse_log
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
 SIZE = 10 << 20

@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.profiles import get_profile
-from harness.scenarios.matrix import build_matrix
-from harness.scenarios.runner import run_race, run_scenarios
-from harness.targets.emulated import provision
+from harness.host.runner import run_race, run_scenarios
+from harness.host.targets.emulated import provision
+from harness.pure.profiles import get_profile
+from harness.pure.scenarios.matrix import build_matrix
 
 RACE_SECONDS = 30.0
 

@@ -11,8 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.profiles.vimc import VIMC
-from harness.targets.emulated import provision
+from harness.host.targets.emulated import provision
+from harness.pure.profiles.vimc import VIMC
 
 FRAMES = 300
 

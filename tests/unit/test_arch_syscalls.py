@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from harness.arch import ARCHES, syscall_number
-from harness.errors import KernelError
+from harness.pure.arch import ARCHES, syscall_number
+from harness.pure.errors import KernelError
 
 
 def test_delete_module_numbers_are_the_kernels() -> None:
@@ -23,13 +23,13 @@ def test_every_guest_architecture_has_a_delete_module_number() -> None:
 
 
 def test_an_unknown_architecture_is_named_in_the_error() -> None:
-    with pytest.raises(KernelError, match=r"delete_module\(2\).*'riscv64'.*harness/arch.py"):
+    with pytest.raises(KernelError, match=r"delete_module\(2\).*'riscv64'.*harness/pure/arch.py"):
         syscall_number("riscv64", "delete_module")
 
 
 def test_disrupt_imports_on_an_unknown_architecture(monkeypatch: pytest.MonkeyPatch) -> None:
     """An armv7 board imports the target-side code; only removing a module fails."""
-    import harness.scenarios.disrupt as disrupt
+    import harness.target.scenarios.disrupt as disrupt
 
     real = os.uname()
     fake = os.uname_result((real.sysname, real.nodename, real.release, real.version, "armv7l"))

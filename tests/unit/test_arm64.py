@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.arch import ARCHES, get_arch
-from harness.errors import HarnessError
-from harness.kernels.closure import Index, closure, parse_stanza
-from harness.kernels.debian import LAYOUTS, arm64_image
-from harness.kernels.kernel import is_arm64_image
-from harness.targets.initramfs import BOOT_MODULES, module_load_order
-from harness.targets.qemu import BASE_CMDLINE, base_cmdline
-from harness.targets.userland import applets, link_applets, merge_usr
+from harness.host.kernels.closure import Index, closure, parse_stanza
+from harness.host.kernels.debian import LAYOUTS, arm64_image
+from harness.host.kernels.kernel import is_arm64_image
+from harness.host.targets.initramfs import BOOT_MODULES, module_load_order
+from harness.host.targets.qemu import BASE_CMDLINE, base_cmdline
+from harness.host.targets.userland import applets, link_applets, merge_usr
+from harness.pure.arch import ARCHES, get_arch
+from harness.pure.errors import HarnessError
 
 PACKAGES = Path(__file__).parents[1] / "data" / "debian" / "arm64-Packages"
 
@@ -199,7 +199,7 @@ def test_arm64_image_plain_or_gzipped(tmp_path: Path) -> None:
 def test_foreign_apt_state_is_its_own_and_survives_being_offline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.kernels import apt
+    from harness.host.kernels import apt
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(apt, "host_arch", lambda: "amd64")
@@ -228,8 +228,8 @@ def test_foreign_apt_state_is_its_own_and_survives_being_offline(
 
 
 def test_debug_arm64_keeps_the_detectors_and_trades_the_pc_for_the_virt_board() -> None:
-    from harness.kernels.debug_arm64 import fragment_text, make_argv
-    from harness.kernels.tree import fragment_options
+    from harness.host.kernels.debug_arm64 import fragment_text, make_argv
+    from harness.host.kernels.tree import fragment_options
 
     opts = fragment_options(fragment_text())
     for detector in ("CONFIG_KASAN", "CONFIG_PROVE_LOCKING", "CONFIG_DEBUG_LIST",
@@ -254,8 +254,8 @@ def _command(monkeypatch: pytest.MonkeyPatch, arch: str, dtb: Path | None = None
     import sys
     import sysconfig
 
-    from harness.kernels.kernel import Kernel
-    from harness.targets import qemu
+    from harness.host.kernels.kernel import Kernel
+    from harness.host.targets import qemu
 
     monkeypatch.setattr(qemu, "find_qemu", lambda a: f"/usr/bin/{get_arch(a).qemu}")
     monkeypatch.setattr(qemu, "choose_accel", lambda binary, image: "tcg")
@@ -305,8 +305,8 @@ def test_arm64_command_line_adds_its_userland_keyboard_and_device_tree(
 
 
 def test_a_missing_device_tree_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.kernels.kernel import Kernel
-    from harness.targets import qemu
+    from harness.host.kernels.kernel import Kernel
+    from harness.host.targets import qemu
 
     kernel = Kernel("f", "r", Path("/k/Image"), Path("/k"), arch="aarch64")
     with pytest.raises(HarnessError, match="device tree blob /nonexistent.dtb does not exist"):

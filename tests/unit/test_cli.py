@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import ensure_space
-from harness.errors import SetupError
+from harness.host.cache import ensure_space
+from harness.pure.errors import SetupError
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "harness.host.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -69,7 +69,7 @@ def test_no_space_for_the_cache_through_the_cli(tmp_path: Path) -> None:
     if probe.returncode != 0:
         pytest.skip("no mount namespaces here (unshare --mount needs CAP_SYS_ADMIN)")
     script = (f"mount -t tmpfs -o size=1m tmpfs {small} && "
-              f"exec {sys.executable} -m harness.cli kernel --kernel debug")
+              f"exec {sys.executable} -m harness.host.cli kernel --kernel debug")
     proc = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True,
                           text=True, env={**os.environ, "XDG_CACHE_HOME": str(small)},
                           timeout=120)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from harness.profiles.vimc import VIMC
-from harness.scenarios.contracts import judge
-from harness.scenarios.evidence import (
+from harness.pure.profiles.vimc import VIMC
+from harness.pure.scenarios.contracts import judge
+from harness.pure.scenarios.evidence import (
     CallEvidence,
     CallRecord,
     Evidence,
@@ -16,9 +16,9 @@ from harness.scenarios.evidence import (
     Recovery,
     StepRecord,
 )
-from harness.scenarios.matrix import build_matrix
-from harness.scenarios.model import NodeKind
-from harness.scenarios.record import ScenarioRecord, Status
+from harness.pure.scenarios.matrix import build_matrix
+from harness.pure.scenarios.model import NodeKind
+from harness.pure.scenarios.record import ScenarioRecord, Status
 
 BY_NAME = {s.name: s for s in build_matrix(VIMC)}
 NODES = {"(media)": "/dev/media0", "Raw Capture 0": "/dev/video0"}

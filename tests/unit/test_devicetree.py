@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.targets import devicetree
-from harness.targets.devicetree import DeviceTreeError
+from harness.host.targets import devicetree
+from harness.host.targets.devicetree import DeviceTreeError
 
 DATA = Path(__file__).parent.parent / "data" / "devicetree"
 ROOT = Path(__file__).parent.parent.parent

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.device.graph import MediaGraph
-from harness.device.pipeline import MediaGraphs, PipelineError
-from harness.profiles import DriverProfile, get_profile
-from harness.profiles.vimc import VIMC
-from harness.scenarios.matrix import build_matrix
-from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
-from harness.uapi import media
+from harness.pure.profiles import DriverProfile, get_profile
+from harness.pure.profiles.vimc import VIMC
+from harness.pure.scenarios.matrix import build_matrix
+from harness.pure.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
+from harness.target.device.graph import MediaGraph
+from harness.target.device.pipeline import MediaGraphs, PipelineError
+from harness.target.uapi import media
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

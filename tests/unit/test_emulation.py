@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from harness.errors import KernelError
-from harness.kernels import emulation
-from harness.kernels.kernel import Kernel
-from harness.profiles import get_profile
-from harness.targets import emulated
+from harness.host.kernels import emulation
+from harness.host.kernels.kernel import Kernel
+from harness.host.targets import emulated
+from harness.pure.errors import KernelError
+from harness.pure.profiles import get_profile
 
 PATCHES = emulation.PROJECT_ROOT / "vm/patches"
 VIMC_PATCH = PATCHES / "vimc-capture-free-at-unregister.patch"
@@ -228,8 +228,8 @@ def test_provisioning_boots_the_profiles_kernel_and_device_tree(
 
 def test_validate_and_bisect_refuse_an_emulated_arm64_profile_before_building(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import main
-    from harness.validate import validation
+    from harness.host.cli import main
+    from harness.host.validate import validation
 
     # tree kernels are x86: rcar-vin would need hours of building to fail at boot
     opts = validation.Options(tree=tmp_path / "no-tree", patches=[VIMC_PATCH],

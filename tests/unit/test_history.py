@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harness.report import history
+from harness.host.report import history
 
 UAF = "KASAN:use-after-free:media_gobj_destroy"
 SCN = "video.raw_capture_0-opened--unbind"
@@ -151,7 +151,8 @@ def test_history_command_lists_runs_changes_and_flaky(db: Path, tmp_path: Path) 
     for image, failing in ((old, False), (new, True), (new, False), (new, True)):
         history.record(doc(image, failing))
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "history"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "harness.host.cli", "history"],
+                          capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -159,7 +160,8 @@ def test_history_command_lists_runs_changes_and_flaky(db: Path, tmp_path: Path) 
     assert "@feedbeeffeed" in out  # the kernel commit at the change
     assert f"{SCN}: stopped failing in run 3" in out
     assert f"{UAF}] in 2/3 runs" in out
-    js = subprocess.run([sys.executable, "-m", "harness.cli", "history", "--json", "--scenario",
+    js = subprocess.run([sys.executable, "-m", "harness.host.cli", "history", "--json",
+                         "--scenario",
                          SCN], capture_output=True, text=True, env=env, timeout=60)
     data = json.loads(js.stdout)
     assert [c["change"] for c in data["changes"]] == ["started failing", "stopped failing",
@@ -169,6 +171,7 @@ def test_history_command_lists_runs_changes_and_flaky(db: Path, tmp_path: Path) 
 
 def test_history_with_nothing_recorded(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "empty")}
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "history"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "harness.host.cli", "history"],
+                          capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0 and "no runs recorded yet" in proc.stdout

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import build_parser
-from harness.commands import kernel_from_args
-from harness.errors import HarnessError, KernelError
-from harness.kernels.debug import fragment_options, unmet_options
-from harness.kernels.flavours import get_kernel
-from harness.kernels.kernel import check_image
-from harness.kernels.path import provide as provide_path
-from harness.targets.initramfs import module_load_order
+from harness.host.cli import build_parser
+from harness.host.commands import kernel_from_args
+from harness.host.kernels.debug import fragment_options, unmet_options
+from harness.host.kernels.flavours import get_kernel
+from harness.host.kernels.kernel import check_image
+from harness.host.kernels.path import provide as provide_path
+from harness.host.targets.initramfs import module_load_order
+from harness.pure.errors import HarnessError, KernelError
 
 
 def _modtree(root: Path, release: str = "6.1.0-test") -> Path:
@@ -93,7 +93,7 @@ def test_fragment_options_that_kconfig_dropped_are_reported() -> None:
 
 
 def test_debug_fragment_has_the_detectors_the_issue_asks_for() -> None:
-    from harness.kernels.debug import FRAGMENT
+    from harness.host.kernels.debug import FRAGMENT
 
     opts = fragment_options(FRAGMENT.read_text())
     for name in (

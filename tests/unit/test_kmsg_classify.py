@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.kmsg import BugClass, parse_log
-from harness.kmsg.classify import PATTERNS, classify, slug
+from harness.pure.kmsg import BugClass, parse_log
+from harness.pure.kmsg.classify import PATTERNS, classify, slug
 
 STACK = """CPU: 0 PID: 77 Comm: vivid-000-vid-c Not tainted 6.8.0 #1
 Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.3-debian-1.16.3-2 04/01/2014

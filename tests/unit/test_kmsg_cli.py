@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.kmsg.cli import main
+from harness.host.kmsg_cli import main
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
 
@@ -85,7 +85,7 @@ def test_unreadable_file(tmp_path: Path, name: str, capsys: pytest.CaptureFixtur
 
 def test_unreadable_file_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.kmsg.cli", str(tmp_path / "nope")],
+        [sys.executable, "-m", "harness.host.kmsg_cli", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
         timeout=60,

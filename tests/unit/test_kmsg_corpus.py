@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.kmsg import Finding, parse_log
+from harness.pure.kmsg import Finding, parse_log
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
 LOGS = (
@@ -83,7 +83,7 @@ def test_corpus_is_not_empty() -> None:
 
 
 def test_lkdtm_corpus_has_every_capture_of_its_script() -> None:
-    from harness.kmsg.corpus import CAPTURES
+    from harness.host.corpus import CAPTURES
 
     have = {p.name.removesuffix(".log") for p in (DATA / "lkdtm").glob("*.log")}
     wanted = {name for c in CAPTURES for name in c.outputs}
@@ -91,7 +91,7 @@ def test_lkdtm_corpus_has_every_capture_of_its_script() -> None:
 
 
 def test_capture_script_cuts_one_excerpt_per_crash_type() -> None:
-    from harness.kmsg.corpus import Capture, guest_script, split_console
+    from harness.host.corpus import Capture, guest_script, split_console
 
     capture = Capture("batch", ("WARNING", "BUG"))
     console = "".join(
@@ -121,7 +121,7 @@ def test_capture_script_cuts_one_excerpt_per_crash_type() -> None:
 
 
 def test_provoke_captures_load_the_project_module() -> None:
-    from harness.kmsg.corpus import CAPTURES, PROVOKE_DIRECT, Capture, guest_script, markers
+    from harness.host.corpus import CAPTURES, PROVOKE_DIRECT, Capture, guest_script, markers
 
     capture = Capture("LOCKDEP_CIRCULAR", ("LOCKDEP_CIRCULAR",), provoke=True)
     assert capture.outputs == ("provoke_LOCKDEP_CIRCULAR",)
@@ -137,7 +137,7 @@ def test_provoke_captures_load_the_project_module() -> None:
 def test_every_provoke_trigger_is_captured() -> None:
     import re
 
-    from harness.kmsg.corpus import CAPTURES, PROJECT_ROOT
+    from harness.host.corpus import CAPTURES, PROJECT_ROOT
 
     source = (PROJECT_ROOT / "vm/provoke/unplug-provoke.c").read_text()
     triggers = set(re.findall(r'\{ "([A-Z_]+)", provoke_\w+ \}', source))

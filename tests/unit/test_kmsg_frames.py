@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.kmsg.frames import (
+from harness.pure.kmsg.frames import (
     Frame,
     choose,
     normalise_func,
@@ -13,7 +13,7 @@ from harness.kmsg.frames import (
     parse_sections,
     skip_rule_for,
 )
-from harness.kmsg.lines import parse_line
+from harness.pure.kmsg.lines import parse_line
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.kmsg.lines import LineTable, parse_line
+from harness.pure.kmsg.lines import LineTable, parse_line
 
 
 @pytest.mark.parametrize(

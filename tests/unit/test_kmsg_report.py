@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.kmsg import BugClass, Finding, dedup, parse_log
+from harness.pure.kmsg import BugClass, Finding, dedup, parse_log
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
 

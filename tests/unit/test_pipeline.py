@@ -8,8 +8,10 @@ import dataclasses
 
 import pytest
 
-from harness.device.graph import MediaGraph
-from harness.device.pipeline import (
+from harness.pure.profiles import CapturePath, DriverProfile, LinkSetting, PadSetting
+from harness.pure.profiles.vimc import VIMC
+from harness.target.device.graph import MediaGraph
+from harness.target.device.pipeline import (
     DriverNotLoaded,
     LinkMismatch,
     NotACaptureNode,
@@ -19,11 +21,9 @@ from harness.device.pipeline import (
     media_device,
     plan,
 )
-from harness.device.subdev import PadState, code_from_name, render_pad
-from harness.profiles import CapturePath, DriverProfile, LinkSetting, PadSetting
-from harness.profiles.vimc import VIMC
-from harness.uapi import media, subdev
-from harness.uapi import videodev2 as v4l2
+from harness.target.device.subdev import PadState, code_from_name, render_pad
+from harness.target.uapi import media, subdev
+from harness.target.uapi import videodev2 as v4l2
 
 EN, IM = media.MEDIA_LNK_FL_ENABLED, media.MEDIA_LNK_FL_IMMUTABLE
 SRGB = v4l2.V4L2_COLORSPACE_SRGB

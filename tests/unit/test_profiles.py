@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-import harness.profiles as profiles_module
-from harness.errors import HarnessError
-from harness.profiles import DEFAULT_DRIVER, get_profile, profiles
-from harness.profiles.vimc import VIMC
-from harness.scenarios.matrix import build_matrix
-from harness.scenarios.model import Disruption
+import harness.pure.profiles as profiles_module
+from harness.pure.errors import HarnessError
+from harness.pure.profiles import DEFAULT_DRIVER, get_profile, profiles
+from harness.pure.profiles.vimc import VIMC
+from harness.pure.scenarios.matrix import build_matrix
+from harness.pure.scenarios.model import Disruption
 
 PROFILES = ("vimc", "rcar-vin", "rcar-vin-salvator-x")
 
@@ -76,18 +76,18 @@ def test_the_registry_finds_every_profile_in_the_package() -> None:
 
 @pytest.fixture
 def extra_package_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A second directory of the harness.profiles package, with a fresh registry."""
+    """A second directory of the harness.pure.profiles package, with a fresh registry."""
     monkeypatch.setattr(profiles_module, "__path__", [*profiles_module.__path__, str(tmp_path)])
     profiles.cache_clear()
     yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("harness.profiles.extra_")]:
+    for name in [m for m in sys.modules if m.startswith("harness.pure.profiles.extra_")]:
         del sys.modules[name]
     profiles.cache_clear()
 
 
 def test_a_new_profile_is_one_new_module(extra_package_dir: Path) -> None:
     (extra_package_dir / "extra_vivid.py").write_text(
-        "from harness.profiles import DriverProfile\n"
+        "from harness.pure.profiles import DriverProfile\n"
         "VIVID = DriverProfile(name='vivid', modules=('vivid',), bus='platform', "
         "driver='vivid')\n")
     assert get_profile("vivid").modules == ("vivid",)
@@ -96,7 +96,7 @@ def test_a_new_profile_is_one_new_module(extra_package_dir: Path) -> None:
 
 def test_two_profiles_of_one_name_are_refused(extra_package_dir: Path) -> None:
     (extra_package_dir / "extra_again.py").write_text(
-        "from harness.profiles import DriverProfile\n"
+        "from harness.pure.profiles import DriverProfile\n"
         "AGAIN = DriverProfile(name='vimc', modules=('vimc',), bus='platform', driver='vimc')\n")
     with pytest.raises(HarnessError, match="two driver profiles are named 'vimc'"):
         profiles()
@@ -110,7 +110,7 @@ def test_an_unknown_profile_lists_the_known_ones() -> None:
 @pytest.mark.parametrize("command", ["run", "topology", "stream", "kernel", "serve",
                                      "validate", "bisect"])
 def test_every_command_defaults_to_the_one_default_driver(command: str) -> None:
-    from harness.cli import build_parser
+    from harness.host.cli import build_parser
 
     extra = {"validate": ["--tree", "t"], "bisect": ["--tree", "t", "--good", "a", "--bad", "b"]}
     args = build_parser().parse_args([command, *extra.get(command, [])])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
-from harness.report.results import race_ktap
-from harness.scenarios.race import CALLS, plan
+from harness.host.report.results import race_ktap
+from harness.target.scenarios.race import CALLS, plan
 
 
 def _first(seed: int, index: int, kinds: list[str], n: int = 50) -> list:
@@ -54,7 +54,7 @@ def test_race_ktap_fails_on_a_report_or_a_stuck_worker() -> None:
 
 
 def test_a_race_that_could_not_run_fails_in_ktap_and_exit_status_alike() -> None:
-    from harness.scenarios.runner import race_failed
+    from harness.host.runner import race_failed
 
     errored: dict[str, Any] = {"stats": {"error": "RuntimeError: vimc not loaded"}, "findings": [],
                "outcome": "done"}

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from harness.kmsg.report import parse_log
-from harness.report import html, junit
-from harness.report.compare import EXIT, compare
-from harness.scenarios.attribution import attribute
-from harness.scenarios.verdicts import PatchResult
+from harness.host.report import html, junit
+from harness.host.report.compare import EXIT, compare
+from harness.pure.kmsg.report import parse_log
+from harness.pure.scenarios.attribution import attribute
+from harness.pure.scenarios.verdicts import PatchResult
 
 CONSOLE = Path(__file__).resolve().parents[1] / "data/consoles/injected_uaf_debug.console.log"
 UAF = "KASAN:use-after-free:media_gobj_destroy"

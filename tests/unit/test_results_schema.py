@@ -19,22 +19,29 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from harness.kernels.kernel import Kernel
-from harness.kernels.tree import KERNEL_TREE_FILES, State
-from harness.kmsg.cli import main as kmsg_main
-from harness.kmsg.report import parse_log
-from harness.profiles import get_profile
-from harness.report import compare, results
-from harness.report.schema import KINDS, SchemaViolation, format_path, kind_of, schema, validate
-from harness.scenarios.contracts import CONTRACTS, STALE_IOCTL_ERRNOS, ContractResult
-from harness.scenarios.disrupt import Step
-from harness.scenarios.matrix import build_matrix, select
-from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
-from harness.scenarios.nodes import errno_name
-from harness.scenarios.runner import run_race, run_scenarios
-from harness.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
-from harness.targets.run import Deadlines, GuestRun, Outcome
-from harness.validate import validation
+from harness.host.kernels.kernel import Kernel
+from harness.host.kernels.tree import KERNEL_TREE_FILES, State
+from harness.host.kmsg_cli import main as kmsg_main
+from harness.host.report import compare, results
+from harness.host.report.schema import (
+    KINDS,
+    SchemaViolation,
+    format_path,
+    kind_of,
+    schema,
+    validate,
+)
+from harness.host.runner import run_race, run_scenarios
+from harness.host.targets.run import Deadlines, GuestRun, Outcome
+from harness.host.validate import validation
+from harness.pure.kmsg.report import parse_log
+from harness.pure.profiles import get_profile
+from harness.pure.scenarios.contracts import CONTRACTS, STALE_IOCTL_ERRNOS, ContractResult
+from harness.pure.scenarios.matrix import build_matrix, select
+from harness.pure.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
+from harness.pure.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
+from harness.target.scenarios.disrupt import Step
+from harness.target.scenarios.nodes import errno_name
 
 ROOT = Path(__file__).resolve().parents[2]
 UAF_CONSOLE = ROOT / "tests/data/consoles/injected_uaf_debug.console.log"
@@ -63,7 +70,7 @@ def marker(t: float, text: str) -> str:
 
 
 def agent_record(s: Scenario, status: str = "done") -> dict[str, Any]:
-    """A scenario-result record shaped as harness.scenarios.executor.execute() makes it."""
+    """A scenario-result record shaped as harness.target.scenarios.executor.execute() makes it."""
     if status == "error":
         return {"name": s.name, "status": "error", "contracts": [],
                 "error": f"StageNotReached: {s.holds[0].label} returned ok at once",
@@ -120,7 +127,7 @@ def agent_record(s: Scenario, status: str = "done") -> dict[str, Any]:
 
 
 def race_stats(seed: int, console: str, cycles: int, duration: float) -> dict[str, Any]:
-    """The race task's result, shaped as harness.scenarios.race.race() returns it; the
+    """The race task's result, shaped as harness.target.scenarios.race.race() returns it; the
     first report is the recorded console's."""
     iterations = [4180, 3977, 4302]
     workers: list[dict[str, Any]] = [
@@ -255,7 +262,7 @@ def run_doc(tmp_path: Path) -> dict[str, Any]:
 
 
 def race_doc(tmp: Path, **guest: Any) -> dict[str, Any]:
-    """As `v4l2-unplug run --race` writes it (harness/commands/run.py)."""
+    """As `v4l2-unplug run --race` writes it (harness/host/commands/run.py)."""
     report = tmp / "race"
     race = run_race(RecordedGuest(kernel(tmp), **guest), "vimc", 30.0, 7, 3,
                     "unbind", report)
@@ -291,7 +298,7 @@ def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 patched.append(side.kernel)
 
     monkeypatch.setattr(validation, "build", build)
-    monkeypatch.setattr("harness.targets.emulated.provision",
+    monkeypatch.setattr("harness.host.targets.emulated.provision",
                         lambda k, profile: (RecordedGuest(k, buggy=any(k is p for p in patched)),
                                             k))
     opts = validation.Options(tree=linux, patches=[PATCH], scenarios=[OPENED, BLOCKED],
@@ -343,8 +350,8 @@ def test_the_schemas_enums_are_the_codes_values() -> None:
 
 def test_the_schema_files_ship_with_the_package() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    globs = pyproject["tool"]["setuptools"]["package-data"]["harness.report"]
-    package = ROOT / "harness" / "report"
+    globs = pyproject["tool"]["setuptools"]["package-data"]["harness.host.report"]
+    package = ROOT / "harness" / "host" / "report"
     shipped = {p.name for g in globs for p in package.glob(g)}
     assert set(KINDS.values()) <= shipped
     assert "jsonschema" in pyproject["project"]["dependencies"]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.profiles.vimc import VIMC
-from harness.scenarios.attribution import BOOT, attribute, markers
-from harness.scenarios.contracts import CONTRACTS
-from harness.scenarios.executor import unfit_for_more
-from harness.scenarios.matrix import build_matrix, select
-from harness.scenarios.model import After, Disruption, NodeKind, Scenario, Stage, slug
+from harness.pure.errors import HarnessError
+from harness.pure.profiles.vimc import VIMC
+from harness.pure.scenarios.attribution import BOOT, attribute, markers
+from harness.pure.scenarios.contracts import CONTRACTS
+from harness.pure.scenarios.matrix import build_matrix, select
+from harness.pure.scenarios.model import After, Disruption, NodeKind, Scenario, Stage, slug
+from harness.target.scenarios.executor import unfit_for_more
 
 CONSOLES = Path(__file__).resolve().parents[1] / "data" / "consoles"
 
@@ -77,7 +77,7 @@ def test_slug() -> None:
 def test_every_contract_carries_its_check_and_cites_its_source() -> None:
     """Every contract is one row: its check, and the expectation and source that
     travel into results.json with each result."""
-    from harness.scenarios.contracts import ContractResult, Phase
+    from harness.pure.scenarios.contracts import ContractResult, Phase
 
     for c in CONTRACTS.values():
         assert c.source and c.expectation
@@ -99,7 +99,7 @@ def test_rmmod_scenarios_remove_the_module_once_closed() -> None:
 
 
 def test_a_blocked_stage_that_does_not_block_is_not_reached() -> None:
-    from harness.scenarios.nodes import KernelCall, StageNotReached
+    from harness.target.scenarios.nodes import KernelCall, StageNotReached
 
     with pytest.raises(StageNotReached, match="returned ok at once"):
         KernelCall("VIDIOC_DQBUF", lambda: None).start()
@@ -135,7 +135,7 @@ def test_reports_before_any_scenario_belong_to_the_boot() -> None:
 
 
 def test_a_new_taint_or_a_stuck_task_means_reboot() -> None:
-    from harness.scenarios.record import ScenarioRecord
+    from harness.pure.scenarios.record import ScenarioRecord
 
     base = {"name": "s", "taint_before": 1 << 12, "taint_after": 1 << 12, "status": "done"}
 
@@ -163,7 +163,7 @@ def test_vimc_matrix_names_are_unchanged() -> None:
 
 
 def test_rcar_vin_matrix_unbinds_each_target_beside_each_capture_node() -> None:
-    from harness.profiles import get_profile
+    from harness.pure.profiles import get_profile
 
     profile = get_profile("rcar-vin")
     matrix = build_matrix(profile)
@@ -185,14 +185,14 @@ def test_rcar_vin_matrix_unbinds_each_target_beside_each_capture_node() -> None:
 
 
 def test_unknown_unbind_target_is_one_clear_error() -> None:
-    from harness.profiles import get_profile
+    from harness.pure.profiles import get_profile
 
     with pytest.raises(HarnessError, match="no unbind target 'csi99'"):
         get_profile("rcar-vin").unbind_target("csi99")
 
 
 def test_module_names_as_the_kernel_spells_them() -> None:
-    from harness.scenarios.disrupt import kernel_module_name
+    from harness.target.scenarios.disrupt import kernel_module_name
 
     assert kernel_module_name("rcar-vin") == "rcar_vin"
     assert kernel_module_name("vimc") == "vimc"

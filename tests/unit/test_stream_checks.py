@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.commands.stream import kernel_reports, parse_size, render_table
-from harness.device.stream import (
+from harness.host.commands.stream import kernel_reports, parse_size, render_table
+from harness.pure.errors import HarnessError
+from harness.target.device.stream import (
     MAX_LISTED,
     FrameChecker,
     StreamResult,
@@ -19,8 +20,7 @@ from harness.device.stream import (
     _Waiter,
     is_blank,
 )
-from harness.errors import HarnessError
-from harness.uapi import videodev2 as v4l2
+from harness.target.uapi import videodev2 as v4l2
 
 MS = 1_000_000
 

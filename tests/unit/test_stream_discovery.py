@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from harness.device import discovery
-from harness.device.discovery import (
+from harness.target.device import discovery
+from harness.target.device.discovery import (
     Observation,
     device_event,
     node_added,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.targets.base import (
+from harness.host.cli import main
+from harness.host.targets.base import (
     MIN_PYTHON,
     PROBE,
     Rebooter,
@@ -27,9 +27,9 @@ from harness.targets.base import (
     kmsg_lines,
     python_command,
 )
-from harness.targets.run import DeadlinePassed, Deadlines, EventBook, GuestRun
-from harness.targets.serial import ConsoleSink, parse_serial
-from harness.targets.ssh import SshAddress, SshTarget, explain
+from harness.host.targets.run import DeadlinePassed, Deadlines, EventBook, GuestRun
+from harness.host.targets.serial import ConsoleSink, parse_serial
+from harness.host.targets.ssh import SshAddress, SshTarget, explain
 
 # --- /dev/kmsg records as console lines
 
@@ -54,7 +54,7 @@ def test_kmsg_continuation_lines_and_other_text() -> None:
 
 
 def test_kmsg_lines_feed_the_attribution_markers() -> None:
-    from harness.scenarios.attribution import markers
+    from harness.pure.scenarios.attribution import markers
 
     recs = ["12,900,2000000,-;v4l2-unplug: scenario idle--unbind begin",
             "12,901,2500000,-;v4l2-unplug: scenario idle--unbind disrupt"]
@@ -186,12 +186,25 @@ def test_probe_runs_through_a_shell_and_refuses_what_cannot_work() -> None:
         check_probe({**probe, "euid": 1000}, "board")
 
 
+def test_the_agents_import_closure_is_target_and_pure_code_only() -> None:
+    from harness.host.targets.base import PACKAGE, agent_closure
+
+    closure = {str(p.relative_to(PACKAGE)) for p in agent_closure()}
+    # what the agent's tasks import, lazily or not, is in it ...
+    assert {"target/agent/tasks_scenarios.py", "target/scenarios/race.py",
+            "pure/kmsg/classify.py", "pure/profiles/vimc.py"} <= closure
+    # ... and nothing of the host side: a board needs no kernels, targets or reports
+    assert all(p.split("/")[0] in ("target", "pure") or p == "__init__.py" for p in closure)
+
+
 def test_agent_bundle_runs_without_site_packages(tmp_path: Path) -> None:
     bundle = agent_bundle({"tasks": [{"task": "uname"}]})
     names = tarfile.open(fileobj=io.BytesIO(bundle)).getnames()
-    assert "harness/agent/__main__.py" in names and "job.json" in names
+    assert "harness/target/agent/__main__.py" in names and "job.json" in names
     assert "v4l2.py" in names and "pyudev/__init__.py" in names
-    assert not any(n.startswith(("harness/commands", "harness/targets")) for n in names)
+    harness = {n for n in names if n.startswith("harness/")}
+    assert not any(n.startswith("harness/host/") for n in harness)
+    assert "harness/target/scenarios/executor.py" in harness
     tarfile.open(fileobj=io.BytesIO(bundle)).extractall(tmp_path)
     # the same command a board runs, with the host's interpreter standing in for python3
     cmd = agent_command(str(tmp_path), python=sys.executable)
@@ -239,7 +252,7 @@ class _Board:
 
 
 def test_rebooter_uses_reboot_then_the_power_cycle(tmp_path: Path, monkeypatch) -> None:
-    import harness.targets.base as base
+    import harness.host.targets.base as base
 
     monkeypatch.setattr(base, "SOFT_REBOOT", 0.5)
     monkeypatch.setattr(base, "REBOOT_POLL", 0.05)
@@ -341,7 +354,7 @@ def slow_getty():
 @pytest.mark.parametrize(("password", "says"), [("pw", None), (None, "password"),
                                                 ("wrong", "login as root failed")])
 def test_serial_login(getty: int, password: str | None, says: str | None) -> None:
-    from harness.targets.serial import SerialConsole, SerialShell
+    from harness.host.targets.serial import SerialConsole, SerialShell
 
     console = SerialConsole("pty", fd=os.dup(getty))
     shell = SerialShell(console, "root", password)
@@ -361,7 +374,7 @@ def test_serial_login(getty: int, password: str | None, says: str | None) -> Non
 
 def test_serial_login_on_a_slow_getty_that_refuses_empty_names(slow_getty: int) -> None:
     """The wake-up keystrokes are refused as names; that is not a failed login."""
-    from harness.targets.serial import SerialConsole, SerialShell
+    from harness.host.targets.serial import SerialConsole, SerialShell
 
     console = SerialConsole("pty", fd=os.dup(slow_getty))
     shell = SerialShell(console, "root")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import SetupError
-from harness.targets.base import TargetError
-from harness.targets.labgrid_env import board_from_env, parse_labgrid
+from harness.host.targets.base import TargetError
+from harness.host.targets.labgrid_env import board_from_env, parse_labgrid
+from harness.pure.errors import SetupError
 
 ENV = """
 targets:

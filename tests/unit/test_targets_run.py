@@ -1,4 +1,4 @@
-"""The one run loop (harness.targets.run) against scripted event sources: a
+"""The one run loop (harness.host.targets.run) against scripted event sources: a
 child process writing event lines into a real pipe, and a stand-in for QEMU
 writing them into the file QEMU's chardev would. Then the scheme table that
 opens boards."""
@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.targets.base import TargetError
-from harness.targets.run import (
+from harness.host.targets.base import TargetError
+from harness.host.targets.run import (
     DeadlinePassed,
     Deadlines,
     EventBook,
@@ -27,7 +26,8 @@ from harness.targets.run import (
     begin,
     run_job,
 )
-from harness.targets.schemes import SCHEMES, BoardOptions, open_board
+from harness.host.targets.schemes import SCHEMES, BoardOptions, open_board
+from harness.pure.errors import HarnessError
 
 
 def script(*steps: str) -> str:
@@ -241,8 +241,8 @@ sys.exit(int(sys.argv[2]))
 @pytest.fixture
 def fake_qemu(monkeypatch: pytest.MonkeyPatch):
     """QemuTarget with its command line replaced by FAKE_QEMU with the given parts."""
-    from harness.kernels.kernel import Kernel
-    from harness.targets import qemu
+    from harness.host.kernels.kernel import Kernel
+    from harness.host.targets import qemu
 
     monkeypatch.setattr(qemu, "find_qemu", lambda arch: "/usr/bin/qemu-system-x86_64")
     monkeypatch.setattr(qemu, "choose_accel", lambda binary, image: "tcg")
@@ -296,7 +296,7 @@ def test_a_silent_guest_is_a_hang_and_its_stacks_are_asked_for(fake_qemu,
 
 def test_the_boot_deadline_counts_from_qemus_start(fake_qemu, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.targets import qemu
+    from harness.host.targets import qemu
 
     # A slow initramfs build (the first one builds it) is not the guest's boot.
     def slow_build(kernel: object) -> Path:
@@ -333,7 +333,7 @@ def test_each_scheme_reaches_its_own_factory(spec: str, says: str) -> None:
 
 
 def test_the_rows_open_their_targets(tmp_path: Path) -> None:
-    from harness.targets.ssh import SshTarget
+    from harness.host.targets.ssh import SshTarget
 
     notes: list[str] = []
     target = open_board("ssh://root@127.0.0.1:2222", BoardOptions(
@@ -365,7 +365,7 @@ targets:
 
 def test_a_labgrid_board_is_opened_by_the_row_its_environment_names(tmp_path: Path) -> None:
     pytest.importorskip("labgrid")
-    from harness.targets.ssh import SshTarget
+    from harness.host.targets.ssh import SshTarget
 
     env = tmp_path / "env.yaml"
     env.write_text(LABGRID_ENV)

@@ -1,4 +1,4 @@
-"""The typed ioctl helpers in harness.uapi, against a scripted stand-in for the kernel.
+"""The typed ioctl helpers in harness.target.uapi, against a scripted stand-in for the kernel.
 
 fcntl.ioctl is replaced by a function that answers the way the kernel code does
 (drivers/media/mc/mc-device.c, v4l2-ioctl.c): it writes into the ctypes argument and the
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from harness.uapi import ioc, media, subdev, videodev2
-from harness.uapi.flags import format_flags
+from harness.target.uapi import ioc, media, subdev, videodev2
+from harness.target.uapi.flags import format_flags
 
 Handler = Callable[[int, Any], None]
 

@@ -1,6 +1,6 @@
-"""Prove the ctypes layouts in harness.uapi against the kernel's own headers.
+"""Prove the ctypes layouts in harness.target.uapi against the kernel's own headers.
 
-Each harness.uapi module lists what it mirrors: C_HEADERS, C_STRUCTS (C struct name, ctypes
+Each harness.target.uapi module lists what it mirrors: C_HEADERS, C_STRUCTS (C struct name, ctypes
 class) and C_CONSTANTS (C macro, enumerator or expression, Python value).  From those lists
 this test writes a C program that prints, for every struct, its size and alignment, and for
 every field (nested struct members, anonymous union members and array elements included)
@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from harness.uapi import ioc, media, subdev, videodev2
+from harness.target.uapi import ioc, media, subdev, videodev2
 
 MODULES: list[ModuleType] = [ioc, media, subdev, videodev2]
 
@@ -118,7 +118,7 @@ def _structs() -> list[StructProbe]:
     for module in MODULES:
         for name, cls in module.C_STRUCTS:
             if name in seen:
-                assert seen[name].cls is cls, f"{name} is defined twice in harness.uapi"
+                assert seen[name].cls is cls, f"{name} is defined twice in harness.target.uapi"
                 continue
             seen[name] = StructProbe(name, cls, tuple(_walk(name, cls, "", 0)))
     return list(seen.values())

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.profiles import get_profile
-from harness.scenarios import executor
-from harness.scenarios.disrupt import Device
-from harness.scenarios.matrix import build_matrix, select
+from harness.pure.profiles import get_profile
+from harness.pure.scenarios.matrix import build_matrix, select
+from harness.target.scenarios import executor
+from harness.target.scenarios.disrupt import Device
 
 PROFILE = get_profile("rcar-vin")
 

@@ -1,6 +1,6 @@
 """The bisection plumbing with real git: `git bisect run` on a small repository with a stub
 test in place of the kernel build and scenario (the harness step is the same command
-slot, see harness/validate/bisect.py)."""
+slot, see harness/host/validate/bisect.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.validate.bisect import BisectError, bisect
-from harness.validate.step import judge
+from harness.host.validate.bisect import BisectError, bisect
+from harness.host.validate.step import judge
 
 # bad when the file holds "bug"; 125 (skip) when it holds "broken"
 STUB = ("f=$(git show BISECT_HEAD:driver.c); "
@@ -75,7 +75,7 @@ def test_bad_ranges_are_refused(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "harness.host.cli", *args], capture_output=True,
                           text=True, env=dict(os.environ), timeout=120)
 
 

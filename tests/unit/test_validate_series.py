@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import KernelError
-from harness.kernels.series import apply, read_patch_file, read_series
+from harness.host.kernels.series import apply, read_patch_file, read_series
+from harness.pure.errors import KernelError
 
 PROJECT_PATCH = (Path(__file__).resolve().parents[2]
                  / "vm/patches/vimc-capture-free-at-unregister.patch")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import KernelError
-from harness.kernels import tree
-from harness.kernels.series import read_patch_file
+from harness.host.kernels import tree
+from harness.host.kernels.series import read_patch_file
+from harness.pure.errors import KernelError
 
 MAKEFILE = """\
 VERSION = 6
@@ -322,7 +322,7 @@ def test_install_makes_a_bootable_kernel_entry(tmp_path: Path) -> None:
 # --- the command line, down to the build (no VM: --build-only)
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "harness.host.cli", *args], capture_output=True,
                           text=True, env=dict(os.environ), timeout=300)
 
 

@@ -1,4 +1,4 @@
-"""harness/scenarios/verdicts.py: the values documents and the history hold, and
+"""harness/pure/scenarios/verdicts.py: the values documents and the history hold, and
 a module the target side may import."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import ast
 import json
 from pathlib import Path
 
-from harness.scenarios import verdicts
-from harness.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
+from harness.pure.scenarios import verdicts
+from harness.pure.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
 
 
 def test_imports_nothing_of_the_harness() -> None:

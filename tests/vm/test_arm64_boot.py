@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.kernels.kernel import Kernel
-from harness.targets.qemu import Deadlines, QemuTarget
+from harness.host.kernels.kernel import Kernel
+from harness.host.targets.qemu import Deadlines, QemuTarget
 
 # TCG runs arm64 several times slower than x86 guests; boot to the agent is
 # ~8 s (debian-arm64) and ~14 s (debug-arm64, KASAN) on two busy cores, so
@@ -35,7 +35,7 @@ _kernels: dict[str, Kernel] = {}
 
 
 def _kernel(flavour: str) -> Kernel:
-    from harness.kernels.flavours import get_kernel
+    from harness.host.kernels.flavours import get_kernel
 
     if flavour not in _kernels:
         _kernels[flavour] = get_kernel(flavour)

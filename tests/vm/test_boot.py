@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import GuestError
-from harness.kernels.kernel import Kernel
-from harness.targets.qemu import Deadlines, QemuTarget, raise_for_boot
+from harness.host.kernels.kernel import Kernel
+from harness.host.targets.qemu import Deadlines, QemuTarget, raise_for_boot
+from harness.pure.errors import GuestError
 
 
 def test_topology_of_vimc(kernel: Kernel, tmp_path: Path) -> None:
-    from harness.device.graph import MediaGraph
-    from harness.profiles.vimc import VIMC
+    from harness.pure.profiles.vimc import VIMC
+    from harness.target.device.graph import MediaGraph
 
     run = QemuTarget(kernel).run([{"task": "topology", "args": {"driver": "vimc"}}], tmp_path)
     assert run.outcome == "done", run.console_tail()
@@ -71,7 +71,7 @@ def test_agent_that_stops_talking_is_a_hang_with_blocked_task_dump(
 def test_guest_that_never_comes_up_is_reported_with_its_console(
     kernel: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import harness.targets.qemu as qemu
+    import harness.host.targets.qemu as qemu
 
     monkeypatch.setattr(qemu, "GUEST_INIT", Path("/nonexistent/guest-init"))
     broken = dataclasses.replace(kernel)
@@ -89,12 +89,12 @@ def test_path_flavour_boots_a_kernel_the_user_names(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from harness.profiles.vimc import VIMC
-    from harness.targets.emulated import provision_kernel
+    from harness.host.targets.emulated import provision_kernel
+    from harness.pure.profiles.vimc import VIMC
 
     own = provision_kernel("debian", VIMC)
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "topology", "--kernel", "path",
+        [sys.executable, "-m", "harness.host.cli", "topology", "--kernel", "path",
          "--kernel-image", str(own.image), "--modules", str(own.modules_root),
          "--report", str(tmp_path / "report")],
         capture_output=True, text=True, timeout=600,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from harness.kernels.kernel import Kernel
-from harness.targets.qemu import GuestRun
-from harness.uapi import subdev
+from harness.host.kernels.kernel import Kernel
+from harness.host.targets.qemu import GuestRun
+from harness.target.uapi import subdev
 
 CAPTURES = ("Raw Capture 0", "Raw Capture 1", "RGB/YUV Capture")
 STREAMED = "Raw Capture 0"

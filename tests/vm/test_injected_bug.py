@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.kmsg.classify import BugClass
-from harness.profiles.vimc import VIMC
-from harness.scenarios.matrix import build_matrix, select
-from harness.scenarios.runner import run_scenarios
-from harness.targets.emulated import provision
+from harness.host.runner import run_scenarios
+from harness.host.targets.emulated import provision
+from harness.pure.kmsg.classify import BugClass
+from harness.pure.profiles.vimc import VIMC
+from harness.pure.scenarios.matrix import build_matrix, select
 
 PATCH = Path(__file__).resolve().parents[2] / "vm/patches/vimc-capture-free-at-unregister.patch"
 

@@ -33,7 +33,7 @@ def test_no_qemu_survives_the_harness(flavour: str, kernel, tmp_path: Path, sig:
         pytest.skip("one flavour is enough: QEMU's lifetime does not depend on the kernel")
     report = tmp_path / "report"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "--kernel", flavour, "--report",
+        [sys.executable, "-m", "harness.host.cli", "run", "--kernel", flavour, "--report",
          str(report), "--scenario", "idle--cycles5"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness.device.graph import MediaGraph
-from harness.kernels.kernel import Kernel
-from harness.targets.qemu import GuestRun
+from harness.host.kernels.kernel import Kernel
+from harness.host.targets.qemu import GuestRun
+from harness.target.device.graph import MediaGraph
 
 MEDIA_CTL = ["media-ctl", "-p", "-d", "{media}"]
 CROP = ["media-ctl", "-d", "{media}", "-V", '"Scaler":0[crop:(32,16)/320x240]']

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.scenarios.runner import run_race
-from harness.targets.qemu import QemuTarget
+from harness.host.runner import run_race
+from harness.host.targets.qemu import QemuTarget
 
 DURATION = 20.0
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.kernels.flavours import get_kernel
-from harness.kernels.kernel import Kernel
-from harness.profiles import get_profile
-from harness.scenarios.matrix import build_matrix, select
-from harness.scenarios.runner import run_scenarios
-from harness.targets.emulated import provision
+from harness.host.kernels.flavours import get_kernel
+from harness.host.kernels.kernel import Kernel
+from harness.host.runner import run_scenarios
+from harness.host.targets.emulated import provision
+from harness.pure.profiles import get_profile
+from harness.pure.scenarios.matrix import build_matrix, select
 
 PROFILE = get_profile("rcar-vin")
 

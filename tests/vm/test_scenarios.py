@@ -1,4 +1,4 @@
-"""Every scenario of the vimc matrix, on each kernel flavour (see harness.pytest_plugin)."""
+"""Every scenario of the vimc matrix, on each kernel flavour (see harness.host.pytest_plugin)."""
 
 from typing import Any
 

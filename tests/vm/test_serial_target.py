@@ -24,9 +24,9 @@ CRASH: list[dict[str, Any]] = [
 def test_serial_console_runs_scenarios_and_survives_a_panic(request: pytest.FixtureRequest,
                                                             tmp_path: Path) -> None:
     debian_only(request)
-    from harness.targets.serial import SerialConsole
-    from harness.targets.served import ServeProcess
-    from harness.targets.ssh import SshTarget
+    from harness.host.targets.serial import SerialConsole
+    from harness.host.targets.served import ServeProcess
+    from harness.host.targets.ssh import SshTarget
 
     key = keypair(tmp_path)
     port = free_port()

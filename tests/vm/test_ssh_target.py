@@ -53,7 +53,7 @@ def keypair(where: Path) -> Path:
 
 
 def cli(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "harness.host.cli", *argv], capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -65,7 +65,7 @@ def verdicts(report: Path) -> dict[str, str]:
 def test_ssh_target_gives_the_qemu_targets_verdicts(request: pytest.FixtureRequest,
                                                     tmp_path: Path) -> None:
     debian_only(request)
-    from harness.targets.served import ServeProcess
+    from harness.host.targets.served import ServeProcess
 
     key = keypair(tmp_path)
     port = free_port()
@@ -100,7 +100,7 @@ def test_ssh_target_gives_the_qemu_targets_verdicts(request: pytest.FixtureReque
 
     # The kernel log came over ssh from /dev/kmsg, as console lines the
     # attribution markers are found in.
-    from harness.scenarios.attribution import markers
+    from harness.pure.scenarios.attribution import markers
 
     console = (tmp_path / "ssh" / "boot-01" / "console.log").read_text()
     begun = {m.scenario for m in markers(console) if m.step == "begin" and m.time is not None}

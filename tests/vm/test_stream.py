@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness.commands.stream import kernel_reports
-from harness.profiles.vimc import VIMC
-from harness.targets.qemu import GuestRun
+from harness.host.commands.stream import kernel_reports
+from harness.host.targets.qemu import GuestRun
+from harness.pure.profiles.vimc import VIMC
 
 # Few frames: RGB/YUV Capture runs at ~5 fps under TCG, ~1.5 fps with KASAN.
 FRAMES = 6

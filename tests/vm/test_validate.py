@@ -32,8 +32,8 @@ SCENARIO = "video.raw_capture_0-opened--unbind"
 UAF = "KASAN:use-after-free:media_gobj_destroy"
 
 def debian_source() -> Path:
-    from harness.kernels.debian import current_release
-    from harness.kernels.source import source_tree
+    from harness.host.kernels.debian import current_release
+    from harness.host.kernels.source import source_tree
 
     return source_tree(current_release().version)
 
@@ -41,7 +41,7 @@ def debian_source() -> Path:
 def validate(out: Path, data: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
                                                         dict[str, Any]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "validate", "--tree", str(debian_source()),
+        [sys.executable, "-m", "harness.host.cli", "validate", "--tree", str(debian_source()),
          "--scenario", SCENARIO, "--report", str(out), *args],
         capture_output=True, text=True, timeout=1500,
         # the history of test runs stays out of the user's
@@ -129,7 +129,7 @@ def test_its_revert_on_a_tree_with_the_bug_is_a_fix(flavour: str, tmp_path: Path
 
 
 def debug_state() -> str:
-    from harness.kernels.flavours import get_kernel
+    from harness.host.kernels.flavours import get_kernel
 
     image = get_kernel("debug").image
     return json.loads((image.parent / "build-info.json").read_text())["state"]
@@ -138,7 +138,7 @@ def debug_state() -> str:
 def test_a_patch_that_does_not_apply_names_its_hunk(tmp_path: Path) -> None:
     # the revert on the pristine tree: its first hunk expects the bug's lines
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "validate", "--tree", str(debian_source()),
+        [sys.executable, "-m", "harness.host.cli", "validate", "--tree", str(debian_source()),
          "--patch", str(FIX), "--build-only"],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * unplug-provoke: a test-only module that makes the debug kernel print one
- * report of a chosen class, so that the kernel-log parser (harness/kmsg) is
+ * report of a chosen class, so that the kernel-log parser (harness/pure/kmsg) is
  * checked against real console output for classes LKDTM in Linux 6.1 has no
  * trigger for: lockdep's deadlock, held-lock-freed, suspicious-RCU,
  * bad-unlock, inconsistent-lock-state and non-static-key reports,

@@ -1,0 +1,120 @@
+"""`v4l2-unplug run`: the scenario matrix (or some of it, or race mode) on a kernel."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from harness.host.commands import (
+    add_driver_option,
+    add_kernel_options,
+    add_target_options,
+    report_dir,
+    target_from_args,
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.host.report import history, results
+    from harness.host.runner import Outcome, run_scenarios
+    from harness.pure.profiles import get_profile
+    from harness.pure.scenarios.matrix import build_matrix, select
+
+    profile = get_profile(args.driver)
+    if args.race:
+        return _race(args, profile)
+    matrix = build_matrix(profile)
+    if args.list:
+        print("\n".join(s.name for s in matrix))
+        return 0
+    chosen = select(matrix, args.scenario)
+    target, kernel = target_from_args(args)
+    out = report_dir(args, "run")
+    started = time.time()
+    print(f"{len(chosen)} scenarios of {profile.name} on {kernel.describe()}; report: {out}",
+          file=sys.stderr)
+
+    def progress(o: Outcome, done: int, total: int) -> None:
+        print(f"[{done:3}/{total}] {o.verdict:7} {o.scenario.name}"
+              f"{'  ' + o.reason[:120] if o.reason else ''}", file=sys.stderr, flush=True)
+
+    result = run_scenarios(target, profile.name, chosen, out, progress)
+    history.record(results.write(result, kernel, profile.name, out, started), "run", "", out)
+    print(results.summary(result))
+    print(f"report: {out}/results.json, {out}/results.ktap; consoles in {out}/boot-*/",
+          file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def _race(args: argparse.Namespace, profile) -> int:
+    import json
+
+    from harness.host.report import history, results
+    from harness.host.runner import run_race
+
+    target, kernel = target_from_args(args)
+    out = report_dir(args, "race")
+    print(f"race on {profile.name}, {kernel.describe()}: {args.workers} workers, "
+          f"{args.race_mode} cycles, {args.duration:.0f} s, seed {args.seed}; report: {out}",
+          file=sys.stderr)
+
+    def progress(p: dict) -> None:
+        print(f"  {p['elapsed']:6.1f} s  cycles {p['cycles']:5}  iterations {p['iterations']}",
+              file=sys.stderr, flush=True)
+
+    started = time.time()
+    result = run_race(target, profile.name, args.duration, args.seed, args.workers,
+                      args.race_mode, out, progress, kinds=args.race_nodes)
+    s = result.stats
+    doc = results.race_doc(result, kernel, profile.name, started)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    (out / "results.ktap").write_text(results.race_ktap(doc))
+    results.write_pages(doc, out)
+    history.record(doc, "race", "", out)
+    if "error" in s:
+        print(f"race failed in the guest: {s['error']}")
+    else:
+        print(f"seed {s['seed']}: {s['cycles']} {s['mode']} cycles in {s['duration']} s "
+              f"({s['cycles_per_second']}/s)")
+        for w in s["workers"]:
+            print(f"  worker {w['worker']}: {w['iterations']} iterations ({w['per_second']}/s)"
+                  f"{'  ' + w['ended'] if w.get('ended') else ''}")
+        if s.get("stuck_disruption"):
+            print(f"  disruption stuck: {s['stuck_disruption']}")
+        if s.get("first_report"):
+            fr = s["first_report"]
+            print(f"  first kernel report at {fr['kernel_time']:.3f} s, cycle {fr.get('cycle')}")
+    from harness.pure.kmsg.report import dedup
+
+    for group in dedup(result.findings):
+        times = f" (x{group.count})" if group.count > 1 else ""
+        print(f"FINDING {group.first.title}{times}  [{group.signature}]")
+    if result.boot.outcome != "done":
+        print(f"guest {result.boot.outcome}: {result.boot.message}")
+    print("PASS: no kernel report in the race" if not result.failed else "FAIL")
+    return 1 if result.failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run unplug scenarios and report what broke")
+    add_kernel_options(p)
+    add_target_options(p)
+    add_driver_option(p)
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help="run only this scenario (repeatable); see --list")
+    p.add_argument("--list", action="store_true", help="list the scenario names and exit")
+    p.add_argument("--report", type=Path, help="report directory")
+    race = p.add_argument_group("race mode")
+    race.add_argument("--race", action="store_true",
+                      help="workers open/ioctl/mmap/close every node while a disruptor loops")
+    race.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    race.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    race.add_argument("--workers", type=int, default=3, help="worker processes (default 3)")
+    race.add_argument("--race-mode", choices=("unbind", "rmmod"), default="unbind",
+                      help="disruptor: unbind/bind or rmmod/modprobe cycles")
+    race.add_argument("--race-nodes", action="append", choices=("video", "media", "subdev"),
+                      help="node kinds the workers use (repeatable; default: all)")
+    p.set_defaults(func=run)

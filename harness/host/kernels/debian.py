@@ -1,0 +1,169 @@
+"""The `debian` flavours: Debian's current kernel for amd64 and for arm64, as
+Debian ships it, with the headers that out-of-tree modules build against.
+
+A driver Debian does not build (vimc on amd64: no CONFIG_VIDEO_VIMC, but
+everything vimc needs as modules) is the driver profile's to name; it builds
+from the matching linux-source against these headers in seconds
+(harness.host.kernels.emulation).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.host import cache
+from harness.host.kernels import apt
+from harness.host.kernels.kernel import Kernel, has_pvh_entry, is_arm64_image
+from harness.host.kernels.outoftree import depmod
+from harness.host.kernels.source import source_tree
+from harness.pure.arch import get_arch
+from harness.pure.errors import KernelError
+
+
+@dataclass(frozen=True)
+class DebianRelease:
+    release: str  # uname -r, e.g. 6.1.0-56-amd64
+    version: str  # Debian version, e.g. 6.1.192-2
+    arch: str = "amd64"  # dpkg architecture of the image
+
+    @property
+    def key(self) -> str:
+        return f"{self.release}_{self.version}"
+
+
+def current_release(arch: str = "amd64") -> DebianRelease:
+    """What linux-image-<arch> points at today; the ABI number moves every few weeks."""
+    image = apt.depends_matching(
+        f"linux-image-{arch}", rf"linux-image-.*-{arch}(-unsigned)?", arch
+    )
+    return DebianRelease(
+        release=image.removeprefix("linux-image-").removesuffix("-unsigned"),
+        version=apt.field(image, "Version", arch),
+        arch=arch,
+    )
+
+
+def extract_vmlinux(bzimage: Path, out: Path, version: str) -> None:
+    """The uncompressed ELF inside Debian's bzImage: Debian builds with
+    CONFIG_PVH, so QEMU can start it at its PVH entry and skip both the
+    firmware's real-mode boot and the XZ decompressor, seconds under TCG."""
+    script = source_tree(version) / "scripts" / "extract-vmlinux"
+    with out.open("wb") as f:
+        proc = subprocess.run(["sh", str(script), str(bzimage)], stdout=f, stderr=subprocess.PIPE)
+    if proc.returncode != 0 or not has_pvh_entry(out):
+        raise KernelError(f"cannot extract a PVH-bootable vmlinux from {bzimage}: "
+                          f"{proc.stderr.decode().strip() or 'no PVH entry note'}")
+
+
+def arm64_image(vmlinuz: Path, out: Path, version: str) -> None:
+    """The Image QEMU boots. Debian's unsigned arm64 vmlinuz is already a plain
+    Image (an EFI-stub PE); a gzip'd one, as other builds ship, is inflated
+    once here rather than by QEMU on every boot."""
+    data = vmlinuz.read_bytes()
+    plain = data[:2] != b"\x1f\x8b"
+    if not plain:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise KernelError(f"{vmlinuz} is a damaged gzip file: {e}") from None
+    if not is_arm64_image(data[:64]):
+        raise KernelError(f"{vmlinuz} does not hold an arm64 Image (no ARM\\x64 magic)")
+    if plain:
+        os.link(vmlinuz, out)  # the same bytes: no second copy of 30 MB
+    else:
+        out.write_bytes(data)
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """How one architecture's Debian kernel package becomes what QEMU boots."""
+
+    image_package: str  # format string over the release (uname -r)
+    boot_image: str  # file name in the unpacked entry
+    prepare: Callable[[Path, Path, str], None]  # (vmlinuz, out, Debian version)
+
+
+LAYOUTS = {
+    "amd64": ImageLayout("linux-image-{release}", "vmlinux", extract_vmlinux),
+    # The unsigned package: the signed one carries an EFI-signed PE image.
+    "arm64": ImageLayout("linux-image-{release}-unsigned", "Image", arm64_image),
+}
+
+
+def headers_dir(packages: Path, rel: DebianRelease) -> Path:
+    """The kernel's build tree (M= builds go through it) inside an unpacked entry."""
+    return packages / f"usr/src/linux-headers-{rel.release}"
+
+
+def packages(rel: DebianRelease) -> Path:
+    """The image, headers and kbuild packages, unpacked side by side. The image
+    and headers are the release's architecture; linux-kbuild (the headers'
+    scripts/ and tools/, programs run during a build) is the host's, so a
+    foreign kernel's modules cross-build here."""
+    layout = LAYOUTS[rel.arch]
+
+    def build(dest: Path) -> None:
+        headers = f"linux-headers-{rel.release}"
+        common = apt.depends_matching(headers, r"linux-headers-.*-common", rel.arch)
+        kbuild = apt.depends_matching(headers, r"linux-kbuild-.*", rel.arch)
+        image = layout.image_package.format(release=rel.release)
+        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+            debs = apt.download([f"{p}={rel.version}" for p in (image, headers, common)],
+                                Path(tmp) / "guest", rel.arch)
+            debs += apt.download([f"{kbuild}={rel.version}"], Path(tmp) / "host")
+            for deb in debs:
+                apt.unpack(deb, dest)
+        # The headers' Makefile includes the common headers by absolute path
+        # (/usr/src/...); point it at the sibling directory instead, relative
+        # to itself, so the entry still works after it is renamed into place.
+        makefile = headers_dir(dest, rel) / "Makefile"
+        here = "$(dir $(lastword $(MAKEFILE_LIST)))../"
+        makefile.write_text(makefile.read_text().replace("/usr/src/", here))
+        moddir = dest / "lib/modules" / rel.release
+        for link in ("build", "source"):
+            (moddir / link).unlink(missing_ok=True)
+        depmod(dest, rel.release)
+        layout.prepare(dest / f"boot/vmlinuz-{rel.release}", dest / layout.boot_image, rel.version)
+
+    # Parallel test workers may ask at once: one fetches, the others wait.
+    lock_path = cache.cache_root() / "debian" / f".{rel.key}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return cache.entry(f"debian/{rel.key}", build)
+
+
+def provide() -> Kernel:
+    """Debian's amd64 kernel as it is; its source is fetched already (the vmlinux
+    is extracted with its scripts), so modules it lacks build from there."""
+    rel = current_release()
+    unpacked = packages(rel)
+    return Kernel(
+        flavour="debian", release=rel.release, image=unpacked / "vmlinux", modules_root=unpacked,
+        kbuild=headers_dir(unpacked, rel), source=source_tree(rel.version),
+    )
+
+
+# Debian's arm64 kernel has no KASAN: poison freed and fresh slab objects and
+# check redzones, so a use-after-free crashes loudly instead of passing.
+ARM64_CMDLINE = ("slub_debug=FZPU",)
+
+
+def provide_arm64() -> Kernel:
+    """Debian's arm64 kernel as it is. Its drivers under test are built out of
+    tree against `Kernel.kbuild` (ARCH=arm64, CROSS_COMPILE from harness.pure.arch)."""
+    arch = get_arch("aarch64")
+    rel = current_release(arch.debian)
+    unpacked = packages(rel)
+    return Kernel(
+        flavour="debian-arm64", release=rel.release,
+        image=unpacked / LAYOUTS[rel.arch].boot_image, modules_root=unpacked,
+        arch=arch.name, cmdline=ARM64_CMDLINE, kbuild=headers_dir(unpacked, rel),
+    )

@@ -1,0 +1,142 @@
+"""A kernel made ready for a driver profile: the modules it builds out of tree.
+
+A profile's `out_of_tree` names module directories: from the kernel's own
+source (vimc, which Debian's amd64 kernel lacks; rcar-vin with the emulation
+build's patch) or from this project (the test-only stand-ins for R-Car
+hardware, vm/rcar). One is built when the kernel lacks a module of it, when
+it has patches of its own, or when a user's --patch changes its directory;
+it is built out of tree against the kernel's build tree, cross-compiled when
+the guest's architecture is not the host's, and laid over the kernel's
+module tree, every step cached by its inputs (harness.host.kernels.outoftree).
+"""
+
+from __future__ import annotations
+
+import gzip
+import platform
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.host.kernels.kernel import Kernel
+from harness.host.kernels.outoftree import with_module
+from harness.host.kernels.series import touched_files
+from harness.host.kernels.source import source_tree
+from harness.pure.arch import get_arch
+from harness.pure.errors import KernelError
+from harness.pure.profiles import DriverProfile, OutOfTreeModule
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+# dpkg's names for the host machine, for Debian's headers (their Makefile
+# cross-compiles when DEB_BUILD_ARCH differs from DEB_HOST_ARCH).
+_DEB_BUILD_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def make_vars(kernel: Kernel) -> tuple[str, ...]:
+    """make variables that build modules for `kernel` on this host: none for the
+    host's own architecture, ARCH/CROSS_COMPILE (and Debian's DEB_*_ARCH) otherwise."""
+    arch = get_arch(kernel.arch)
+    host = platform.machine()
+    if arch.name == host:
+        return ()
+    build_arch = _DEB_BUILD_ARCH.get(host)
+    if build_arch is None:
+        raise KernelError(f"cannot cross-build {arch.name} modules on a {host} host")
+    gnu_type = arch.cross_compile.rstrip("-")
+    return (f"ARCH={arch.kernel}", f"CROSS_COMPILE={arch.cross_compile}",
+            f"DEB_BUILD_ARCH={build_arch}", f"DEB_HOST_ARCH={arch.debian}",
+            f"DEB_HOST_GNU_TYPE={gnu_type}")
+
+
+def debian_version(kernel: Kernel) -> str:
+    """The Debian version of an unpacked Debian kernel (its changelog's first line),
+    which names the linux-source its modules build from."""
+    docs = sorted((kernel.modules_root / "usr/share/doc").glob(f"linux-image-{kernel.release}*"))
+    for doc in docs:
+        changelog = doc / "changelog.Debian.gz"
+        if changelog.is_file():
+            with gzip.open(changelog, "rt") as f:
+                m = re.match(r"linux \(([^)]+)\)", f.readline())
+            if m:
+                return m.group(1)
+    raise KernelError(f"{kernel.describe()} is not an unpacked Debian kernel: no changelog "
+                      f"names its version, so no linux-source matches it")
+
+
+def kernel_source(kernel: Kernel) -> Path:
+    """The source tree `kernel` was built from: the one its flavour names, an O=
+    build tree's `source` link, else the linux-source of a Debian kernel's version."""
+    if kernel.source is not None:
+        return kernel.source
+    if kernel.kbuild is not None and (kernel.kbuild / "source").is_dir():
+        return (kernel.kbuild / "source").resolve()
+    return source_tree(debian_version(kernel))
+
+
+def check_arch(profile: DriverProfile, arch: str, flavour: str) -> None:
+    """Refuse a kernel of the wrong architecture for a profile that runs emulated."""
+    emulation = profile.emulation
+    if emulation is not None and arch != emulation.arch:
+        raise KernelError(f"{profile.name} runs emulated in an {emulation.arch} guest, and "
+                          f"{flavour} is an {arch} kernel: use an "
+                          f"{emulation.arch} flavour (e.g. --kernel debian-arm64)")
+
+
+def route_patches(
+    profile: DriverProfile, patches: Sequence[Path]
+) -> dict[OutOfTreeModule, tuple[Path, ...]]:
+    """Each user patch goes to the profile's kernel-source modules whose directory
+    it changes; a patch that changes anything else cannot be built out of tree."""
+    routed: dict[OutOfTreeModule, tuple[Path, ...]] = {}
+    ours = [m for m in profile.out_of_tree if not m.project]
+    where = ", ".join(m.subdir for m in ours) or "none"
+    for patch in map(Path, patches):
+        if not patch.is_file():
+            raise KernelError(f"patch {patch} does not exist: pass a diff against the kernel "
+                              f"source (paths like a/drivers/media/...)")
+        files = touched_files(patch.read_text(errors="replace"))
+        if not files:
+            raise KernelError(f"patch {patch} holds no diff")
+        outside = [f for f in files if not any(f.startswith(f"{m.subdir}/") for m in ours)]
+        if outside:
+            raise KernelError(f"patch {patch} changes {outside[0]}, outside the modules "
+                              f"{profile.name} builds out of tree ({where}): patch a whole "
+                              f"kernel with 'v4l2-unplug validate --tree'")
+        for module in ours:
+            if any(f.startswith(f"{module.subdir}/") for f in files):
+                routed[module] = (*routed.get(module, ()), patch)
+    return routed
+
+
+def for_profile(kernel: Kernel, profile: DriverProfile, patches: Sequence[Path] = ()) -> Kernel:
+    """`kernel` with the modules `profile` builds out of tree that it needs, and
+    `patches` applied to the driver modules they change (itself when none)."""
+    check_arch(profile, kernel.arch, kernel.flavour)
+    routed = route_patches(profile, patches)
+    # Decided on the kernel as it came, before any build adds modules to it.
+    wanted = [m for m in profile.out_of_tree
+              if m.patches or m in routed or not all(map(kernel.has_module, m.modules))]
+    if not wanted:
+        return kernel
+    if kernel.kbuild is None:
+        configs = ", ".join(f"{m.config}=m" for m in wanted if m.config) or "them"
+        raise KernelError(f"{kernel.describe()} has no build tree to build {profile.name}'s "
+                          f"modules against ({', '.join(m.name for m in wanted)}): build "
+                          f"the kernel with {configs}, patched in its own tree")
+    cross = make_vars(kernel)
+    for module in wanted:
+        tree = PROJECT_ROOT if module.project else kernel_source(kernel)
+        kernel = with_module(
+            kernel, kbuild=kernel.kbuild, tree=tree, module=module,
+            patches=[*(PROJECT_ROOT / p for p in module.patches), *routed.get(module, ())],
+            flavour=kernel.flavour, make_vars=cross,
+        )
+    return kernel
+
+
+def device_tree_fragment(profile: DriverProfile) -> Path | None:
+    """The profile's device-tree fragment in this project, if it has one."""
+    if profile.emulation is None:
+        return None
+    return PROJECT_ROOT / profile.emulation.device_tree

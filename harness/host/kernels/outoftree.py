@@ -1,0 +1,95 @@
+"""Building one driver out of tree and laying it over a kernel's module tree.
+
+This is how a driver profile gets modules a kernel lacks (vimc on Debian's
+amd64 kernel, rcar-vin on its arm64 one), and how any flavour gets a patched
+driver without rebuilding the kernel: copy the driver's sources, apply the
+patches, build against the kernel's build tree (Debian's headers or the
+debug kernel's O= directory), and drop the .ko into `updates/`, which depmod
+ranks above `kernel/`. What to build is the profile's (`out_of_tree`). A
+kernel for another architecture (an arm64 guest on an x86 host) gets the
+same with the cross-compiling make variables (`make_vars`), which the
+caller derives from the kernel's architecture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from harness.host import cache
+from harness.host.kernels.kernel import Kernel
+from harness.host.kernels.patches import apply_patches
+from harness.pure.errors import KernelError
+from harness.pure.profiles import OutOfTreeModule
+
+
+def depmod(root: Path, release: str) -> None:
+    depmod_bin = shutil.which("depmod") or "/sbin/depmod"
+    proc = subprocess.run([depmod_bin, "-b", str(root), release], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KernelError(f"depmod failed for {release}: {proc.stderr.strip()}")
+
+
+def build_module(
+    kbuild: Path, tree: Path, module: OutOfTreeModule, patches: Sequence[Path], out: Path,
+    make_vars: Sequence[str] = (),
+) -> list[Path]:
+    """Build `module` from `tree` against `kbuild`; return its .ko files (inside `out`)."""
+    work = out / module.name
+    shutil.copytree(tree / module.subdir, work)
+    # Patches are written against the whole tree (a/drivers/media/...).
+    apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
+    config = [f"{module.config}=m"] if module.config else []
+    proc = subprocess.run(
+        ["make", "-C", str(kbuild), f"M={work}", *config, *make_vars, "modules"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    log = out / f"{module.name}-build.log"
+    log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        kept = cache.cache_root() / "logs" / f"{module.name}-build.log"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, kept)
+        raise KernelError(f"building {module.name} out of tree failed; see {kept}")
+    return [work / f"{name}.ko" for name in module.modules]
+
+
+def with_module(
+    base: Kernel,
+    kbuild: Path,
+    tree: Path,
+    module: OutOfTreeModule,
+    patches: Sequence[Path] = (),
+    flavour: str | None = None,
+    make_vars: Sequence[str] = (),
+) -> Kernel:
+    """`base` with `module` rebuilt from `tree` (+ patches) in `updates/`."""
+    sources = tree / module.subdir
+    key = cache.digest(
+        str(base.modules_root),
+        *(p.read_bytes() for p in sorted(sources.iterdir()) if p.is_file()),
+        *(Path(p).read_bytes() for p in patches),
+        *make_vars,
+    )
+
+    def build(dest: Path) -> None:
+        moddir = dest / "lib/modules" / base.release
+        # Hard links: the module tree is hundreds of MB and never written to.
+        shutil.copytree(base.module_dir, moddir, copy_function=os.link, symlinks=True)
+        with tempfile.TemporaryDirectory(dir=dest) as tmp:
+            (moddir / "updates").mkdir(exist_ok=True)
+            for ko in build_module(kbuild, tree, module, patches, Path(tmp), make_vars):
+                shutil.copy2(ko, moddir / "updates" / ko.name)
+        depmod(dest, base.release)
+        os.link(base.image, dest / base.image.name)
+
+    name = flavour or base.flavour
+    root = cache.entry(f"kernels/{name}-{base.release}-{module.name}-{key}", build)
+    return replace(base, flavour=name, image=root / base.image.name, modules_root=root)

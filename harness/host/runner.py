@@ -1,0 +1,229 @@
+"""Run scenarios on a target over as few boots as possible (host side).
+
+One boot runs scenarios until one leaves the kernel unfit (a new taint, a
+hang, a task stuck in the kernel); the next boot resumes after it. Every
+boot's console, events and command line stay in the report directory, and
+every kernel report is attributed to the scenario that was running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.host.targets.base import Target
+from harness.host.targets.qemu import Deadlines, GuestRun
+from harness.pure.errors import GuestError
+from harness.pure.kmsg.report import Finding
+from harness.pure.scenarios.attribution import BOOT, attribute, markers
+from harness.pure.scenarios.contracts import ContractResult
+from harness.pure.scenarios.model import Scenario
+from harness.pure.scenarios.record import ScenarioRecord, Status
+from harness.pure.scenarios.verdicts import Verdict
+from harness.target.scenarios.executor import SCENARIO_DEADLINE
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    verdict: Verdict = Verdict.NOT_RUN
+    record: ScenarioRecord | None = None  # None until the target reports it
+    findings: list[Finding] = field(default_factory=list)
+    boot: int = 0
+    console: str = ""
+    reason: str = ""
+    # printk times of the agent's markers (begin, disrupt, end): the scenario's
+    # steps on the kernel's clock, next to its findings' timestamps
+    kernel_times: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def failed_contracts(self) -> list[ContractResult]:
+        return self.record.failed_contracts if self.record else []
+
+    def judge(self) -> None:
+        status = self.record.status if self.record else None
+        # The kernel's reports say what broke; a hang or a lost process is
+        # what it did to the scenario, so it comes after them.
+        ended = {"hang": Verdict.HANG, "error": Verdict.ERROR,
+                 "crashed": Verdict.FAIL}.get(status or "")
+        if ended is not None:
+            self.verdict = ended
+            titles = [f.title for f in self.findings]
+            error = self.record.error if self.record else None
+            self.reason = "; ".join(filter(None, [*titles, error or ""]))
+        elif self.findings or self.failed_contracts:
+            self.verdict = Verdict.FAIL
+            parts = [f.title for f in self.findings]
+            parts += [f"{c.contract}: {c.detail}" for c in self.failed_contracts]
+            self.reason = "; ".join(parts)
+        else:
+            self.verdict = Verdict.PASS
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome]
+    boots: list[GuestRun]
+    boot_findings: list[Finding]  # reports before any scenario began
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.boot_findings) or any(
+            o.verdict != Verdict.PASS for o in self.outcomes
+        )
+
+
+Progress = Callable[[Outcome, int, int], None]
+
+
+def run_scenarios(
+    target: Target,
+    driver: str,
+    scenarios: list[Scenario],
+    report_dir: Path,
+    progress: Progress | None = None,
+) -> RunResult:
+    outcomes = {s.name: Outcome(s) for s in scenarios}
+    pending = list(scenarios)
+    boots: list[GuestRun] = []
+    boot_findings: list[Finding] = []
+    done = 0
+    while pending:
+        boot = len(boots) + 1
+        deadlines = Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60,
+                              total=300 + 90 * len(pending))
+        def live(event: dict[str, Any], run: GuestRun) -> None:
+            # A first verdict as each scenario ends, from the console so far;
+            # reports printed later are attributed again when the boot ends.
+            nonlocal done
+            if event["event"] != "scenario-result" or progress is None:
+                return
+            o = outcomes[event["scenario"]]
+            o.record = ScenarioRecord.from_dict(event["record"])
+            o.findings = [f for owner, f in attribute(run.console()) if owner == o.scenario.name]
+            o.judge()
+            done += 1
+            progress(o, done, len(scenarios))
+
+        run = target.run(
+            [{"task": "scenarios",
+              "args": {"driver": driver, "scenarios": [s.to_dict() for s in pending]}}],
+            report_dir / f"boot-{boot:02d}",
+            deadlines,
+            on_event=live,
+        )
+        boots.append(run)
+        started, finished = _follow_events(run, outcomes, boot)
+        for o in outcomes.values():
+            if o.scenario.name in started:
+                o.findings = []
+        for m in markers(run.console()):
+            if m.scenario in outcomes:
+                outcomes[m.scenario].kernel_times[m.step] = m.time
+        for owner, finding in attribute(run.console()):
+            if owner == BOOT:
+                boot_findings.append(finding)
+            elif owner in outcomes:
+                outcomes[owner].findings.append(finding)
+        in_flight = [n for n in started if n not in finished]
+        for name in finished + in_flight:
+            o = outcomes[name]
+            o.boot, o.console = boot, str(run.console_path)
+            before = o.verdict
+            if name in in_flight:
+                o.record = ScenarioRecord(
+                    name, Status.HANG if run.outcome == "hang" else Status.CRASHED,
+                    error=f"guest {run.outcome}: {run.message}")
+            o.judge()
+            if progress and (name in in_flight or o.verdict != before):
+                if name in in_flight:
+                    done += 1
+                progress(o, done, len(scenarios))
+        if not started:
+            # Nothing ran in this boot: another boot would end the same way.
+            if run.outcome == "boot-failed":
+                raise GuestError(
+                    f"the guest never came up ({run.message}); console: {run.console_path}",
+                    console_tail=run.console_tail(), report_dir=str(report_dir),
+                )
+            for s in pending:
+                outcomes[s.name].reason = f"not run: agent failed ({_agent_error(run)})"
+                outcomes[s.name].verdict = Verdict.ERROR
+            break
+        ran = set(started)
+        pending = [s for s in pending if s.name not in ran]
+    return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings)
+
+
+def _follow_events(run: GuestRun, outcomes: dict[str, Outcome],
+                   boot: int) -> tuple[list[str], list[str]]:
+    started: list[str] = []
+    finished: list[str] = []
+    for event in run.events:
+        if event["event"] == "scenario-start":
+            started.append(event["scenario"])
+        elif event["event"] == "scenario-result":
+            outcomes[event["scenario"]].record = ScenarioRecord.from_dict(event["record"])
+            finished.append(event["scenario"])
+    return started, finished
+
+
+def _agent_error(run: GuestRun) -> str:
+    for e in run.results():
+        if e["event"] == "error":
+            return e["message"]
+    return run.message or run.outcome
+
+
+@dataclass
+class RaceResult:
+    stats: dict[str, Any]
+    findings: list[Finding]
+    boot: GuestRun
+
+    @property
+    def failed(self) -> bool:
+        return race_failed(self.stats, bool(self.findings), self.boot.outcome)
+
+
+def race_failed(stats: dict[str, Any], reported: bool, outcome: str) -> bool:
+    """A race fails on a kernel report, a stuck disruptor or worker, a guest that
+    did not finish, or a race that could not run at all."""
+    return bool(reported or stats.get("stuck_disruption") or stats.get("stuck_workers")
+                or "error" in stats or outcome != "done")
+
+
+def run_race(target: Target, driver: str, duration: float, seed: int, workers: int,
+             mode: str, report_dir: Path,
+             progress: Callable[[dict[str, Any]], None] | None = None,
+             kinds: list[str] | None = None) -> RaceResult:
+    """One boot of race mode; every report after the race began is its finding."""
+    from harness.pure.kmsg.report import parse_log
+
+    def live(event: dict[str, Any], run: GuestRun) -> None:
+        if progress and event["event"] == "race-progress":
+            progress(event)
+
+    run = target.run(
+        [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
+                                   "workers": workers, "mode": mode, "kinds": kinds}}],
+        report_dir / "boot-01",
+        Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
+        on_event=live,
+    )
+    if run.outcome == "boot-failed":
+        raise GuestError(f"the guest never came up ({run.message})",
+                         console_tail=run.console_tail(), report_dir=str(report_dir))
+    stats: dict[str, Any] = {}
+    for e in run.results():
+        if e["event"] == "result":
+            stats = e["data"]
+        else:
+            stats = {"error": e["message"]}
+    console = run.console()
+    race_start = next((i for i, line in enumerate(console.splitlines(), 1)
+                       if "v4l2-unplug: race begin" in line), 0)
+    findings = [f for f in parse_log(console) if f.line > race_start]
+    return RaceResult(stats, findings, run)

@@ -1,0 +1,2 @@
+"""Performing scenarios on the target: one scenario, the race, disruptions.
+"""
