@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.host.kernels.closure import Index, closure, parse_stanza
-from harness.host.kernels.debian import LAYOUTS, arm64_image
+from harness.host.kernels.debian import LAYOUTS, DebianRelease, arm64_image
 from harness.host.kernels.kernel import is_arm64_image
 from harness.host.targets.initramfs import BOOT_MODULES, module_load_order
 from harness.host.targets.qemu import BASE_CMDLINE, base_cmdline
@@ -181,16 +181,19 @@ def _image() -> bytes:
     return bytes(header) + b"\0" * 64
 
 
+REL = DebianRelease("6.1.0-56-arm64", "6.1.192-2", "arm64")
+
+
 def test_arm64_image_plain_or_gzipped(tmp_path: Path) -> None:
     assert LAYOUTS["arm64"].image_package.format(release="6.1.0-56-arm64") == (
         "linux-image-6.1.0-56-arm64-unsigned")
     for name, data in (("plain", _image()), ("gz", gzip.compress(_image()))):
         (tmp_path / name).write_bytes(data)
-        arm64_image(tmp_path / name, tmp_path / f"{name}.Image", "6.1.192-2")
+        arm64_image(tmp_path / name, tmp_path / f"{name}.Image", REL)
         assert is_arm64_image((tmp_path / f"{name}.Image").read_bytes()[:64])
     (tmp_path / "x86").write_bytes(b"\0" * 0x202 + b"HdrS")
     with pytest.raises(HarnessError, match="does not hold an arm64 Image"):
-        arm64_image(tmp_path / "x86", tmp_path / "out", "6.1.192-2")
+        arm64_image(tmp_path / "x86", tmp_path / "out", REL)
 
 
 # --- apt for a foreign architecture

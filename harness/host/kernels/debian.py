@@ -23,7 +23,8 @@ from harness.host.kernels import apt
 from harness.host.kernels.kernel import Kernel, has_pvh_entry, is_arm64_image
 from harness.host.kernels.outoftree import depmod
 from harness.host.kernels.source import source_tree
-from harness.pure.arch import get_arch
+from harness.host.kernels.suites import Suite
+from harness.pure.arch import Arch
 from harness.pure.errors import KernelError
 
 
@@ -32,29 +33,32 @@ class DebianRelease:
     release: str  # uname -r, e.g. 6.1.0-56-amd64
     version: str  # Debian version, e.g. 6.1.192-2
     arch: str = "amd64"  # dpkg architecture of the image
+    suite: str | None = None  # apt suite it came from (None: the host's sources)
 
     @property
     def key(self) -> str:
         return f"{self.release}_{self.version}"
 
 
-def current_release(arch: str = "amd64") -> DebianRelease:
-    """What linux-image-<arch> points at today; the ABI number moves every few weeks."""
+def current_release(arch: str = "amd64", suite: str | None = None) -> DebianRelease:
+    """What linux-image-<arch> points at today in `suite`; the ABI number moves
+    every few weeks."""
     image = apt.depends_matching(
-        f"linux-image-{arch}", rf"linux-image-.*-{arch}(-unsigned)?", arch
+        f"linux-image-{arch}", rf"linux-image-.*-{arch}(-unsigned)?", arch, suite
     )
     return DebianRelease(
         release=image.removeprefix("linux-image-").removesuffix("-unsigned"),
-        version=apt.field(image, "Version", arch),
+        version=apt.field(image, "Version", arch, suite),
         arch=arch,
+        suite=suite,
     )
 
 
-def extract_vmlinux(bzimage: Path, out: Path, version: str) -> None:
+def extract_vmlinux(bzimage: Path, out: Path, rel: DebianRelease) -> None:
     """The uncompressed ELF inside Debian's bzImage: Debian builds with
     CONFIG_PVH, so QEMU can start it at its PVH entry and skip both the
     firmware's real-mode boot and the XZ decompressor, seconds under TCG."""
-    script = source_tree(version) / "scripts" / "extract-vmlinux"
+    script = source_tree(rel.version, rel.suite) / "scripts" / "extract-vmlinux"
     with out.open("wb") as f:
         proc = subprocess.run(["sh", str(script), str(bzimage)], stdout=f, stderr=subprocess.PIPE)
     if proc.returncode != 0 or not has_pvh_entry(out):
@@ -62,7 +66,7 @@ def extract_vmlinux(bzimage: Path, out: Path, version: str) -> None:
                           f"{proc.stderr.decode().strip() or 'no PVH entry note'}")
 
 
-def arm64_image(vmlinuz: Path, out: Path, version: str) -> None:
+def arm64_image(vmlinuz: Path, out: Path, rel: DebianRelease) -> None:
     """The Image QEMU boots. Debian's unsigned arm64 vmlinuz is already a plain
     Image (an EFI-stub PE); a gzip'd one, as other builds ship, is inflated
     once here rather than by QEMU on every boot."""
@@ -87,13 +91,17 @@ class ImageLayout:
 
     image_package: str  # format string over the release (uname -r)
     boot_image: str  # file name in the unpacked entry
-    prepare: Callable[[Path, Path, str], None]  # (vmlinuz, out, Debian version)
+    prepare: Callable[[Path, Path, DebianRelease], None]  # (vmlinuz, out, release)
+    cmdline: tuple[str, ...] = ()  # what this architecture's kernel is booted with
 
 
 LAYOUTS = {
     "amd64": ImageLayout("linux-image-{release}", "vmlinux", extract_vmlinux),
     # The unsigned package: the signed one carries an EFI-signed PE image.
-    "arm64": ImageLayout("linux-image-{release}-unsigned", "Image", arm64_image),
+    # Debian's arm64 kernel has no KASAN: poison freed and fresh slab objects and
+    # check redzones, so a use-after-free crashes loudly instead of passing.
+    "arm64": ImageLayout("linux-image-{release}-unsigned", "Image", arm64_image,
+                         cmdline=("slub_debug=FZPU",)),
 }
 
 
@@ -111,13 +119,14 @@ def packages(rel: DebianRelease) -> Path:
 
     def build(dest: Path) -> None:
         headers = f"linux-headers-{rel.release}"
-        common = apt.depends_matching(headers, r"linux-headers-.*-common", rel.arch)
-        kbuild = apt.depends_matching(headers, r"linux-kbuild-.*", rel.arch)
+        common = apt.depends_matching(headers, r"linux-headers-.*-common", rel.arch, rel.suite)
+        kbuild = apt.depends_matching(headers, r"linux-kbuild-.*", rel.arch, rel.suite)
         image = layout.image_package.format(release=rel.release)
         with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
             debs = apt.download([f"{p}={rel.version}" for p in (image, headers, common)],
-                                Path(tmp) / "guest", rel.arch)
-            debs += apt.download([f"{kbuild}={rel.version}"], Path(tmp) / "host")
+                                Path(tmp) / "guest", rel.arch, rel.suite)
+            debs += apt.download([f"{kbuild}={rel.version}"], Path(tmp) / "host",
+                                 suite=rel.suite)
             for deb in debs:
                 apt.unpack(deb, dest)
         # The headers' Makefile includes the common headers by absolute path
@@ -130,7 +139,7 @@ def packages(rel: DebianRelease) -> Path:
         for link in ("build", "source"):
             (moddir / link).unlink(missing_ok=True)
         depmod(dest, rel.release)
-        layout.prepare(dest / f"boot/vmlinuz-{rel.release}", dest / layout.boot_image, rel.version)
+        layout.prepare(dest / f"boot/vmlinuz-{rel.release}", dest / layout.boot_image, rel)
 
     # Parallel test workers may ask at once: one fetches, the others wait.
     lock_path = cache.cache_root() / "debian" / f".{rel.key}.lock"
@@ -140,30 +149,25 @@ def packages(rel: DebianRelease) -> Path:
         return cache.entry(f"debian/{rel.key}", build)
 
 
-def provide() -> Kernel:
-    """Debian's amd64 kernel as it is; its source is fetched already (the vmlinux
-    is extracted with its scripts), so modules it lacks build from there."""
-    rel = current_release()
+def version(suite: Suite, arch: Arch) -> str:
+    return current_release(arch.debian, suite.apt).version
+
+
+def cached(suite: Suite, arch: Arch) -> bool:
+    rel = current_release(arch.debian, suite.apt)
+    return (cache.cache_root() / "debian" / rel.key).is_dir()
+
+
+def provide(name: str, suite: Suite, arch: Arch) -> Kernel:
+    """Debian's kernel of `suite` for `arch`, as it is. The drivers under test
+    that it lacks build out of tree against `Kernel.kbuild` (for a foreign
+    architecture with ARCH= and CROSS_COMPILE= from harness.pure.arch), from
+    the matching linux-source."""
+    rel = current_release(arch.debian, suite.apt)
     unpacked = packages(rel)
+    layout = LAYOUTS[rel.arch]
     return Kernel(
-        flavour="debian", release=rel.release, image=unpacked / "vmlinux", modules_root=unpacked,
-        kbuild=headers_dir(unpacked, rel), source=source_tree(rel.version),
-    )
-
-
-# Debian's arm64 kernel has no KASAN: poison freed and fresh slab objects and
-# check redzones, so a use-after-free crashes loudly instead of passing.
-ARM64_CMDLINE = ("slub_debug=FZPU",)
-
-
-def provide_arm64() -> Kernel:
-    """Debian's arm64 kernel as it is. Its drivers under test are built out of
-    tree against `Kernel.kbuild` (ARCH=arm64, CROSS_COMPILE from harness.pure.arch)."""
-    arch = get_arch("aarch64")
-    rel = current_release(arch.debian)
-    unpacked = packages(rel)
-    return Kernel(
-        flavour="debian-arm64", release=rel.release,
-        image=unpacked / LAYOUTS[rel.arch].boot_image, modules_root=unpacked,
-        arch=arch.name, cmdline=ARM64_CMDLINE, kbuild=headers_dir(unpacked, rel),
+        flavour=name, release=rel.release, image=unpacked / layout.boot_image,
+        modules_root=unpacked, arch=arch.name, cmdline=layout.cmdline,
+        kbuild=headers_dir(unpacked, rel), source=source_tree(rel.version, rel.suite),
     )

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.host.kernels import tree
+from harness.host import cache
+from harness.host.kernels import debug_arm64, tree
 from harness.host.kernels.debian import current_release
 from harness.host.kernels.kernel import Kernel
-from harness.host.kernels.source import source_tree
+from harness.host.kernels.source import source_package, source_tree
+from harness.host.kernels.suites import Suite
 from harness.host.kernels.tree import fragment_options, unmet_options
+from harness.pure.arch import Arch
 
 __all__ = ["CMDLINE", "FRAGMENT", "build_tree", "fragment_options", "provide", "unmet_options"]
 
@@ -35,7 +38,27 @@ def build_tree(src: Path, fragment_text: str, key: str | None = None) -> Path:
     return tree.build(tree.Recipe(tree.DirSource(src), None), fragment_text).out
 
 
-def provide() -> Kernel:
-    src = source_tree(current_release().version)
-    state = tree.build(tree.Recipe(tree.DirSource(src), None), FRAGMENT.read_text())
-    return tree.install(state, "debug", CMDLINE)
+def _recipe(suite: Suite) -> tree.Recipe:
+    src = source_tree(current_release("amd64", suite.apt).version, suite.apt)
+    return tree.Recipe(tree.DirSource(src), None)
+
+
+def version(suite: Suite, arch: Arch) -> str:
+    """The linux-source version the suite's kernel is built from today."""
+    return current_release(arch.debian, suite.apt).version
+
+
+def cached(suite: Suite, arch: Arch) -> bool:
+    if arch.name != tree.ARCH:
+        return debug_arm64.cached(suite)
+    if not (cache.cache_root() / "source" /
+            f"{source_package(version(suite, arch))}_{version(suite, arch)}").is_dir():
+        return False
+    return tree.lookup(_recipe(suite), FRAGMENT.read_text()) is not None
+
+
+def provide(name: str, suite: Suite, arch: Arch) -> Kernel:
+    if arch.name != tree.ARCH:
+        return debug_arm64.provide(name, suite)
+    state = tree.build(_recipe(suite), FRAGMENT.read_text())
+    return tree.install(state, name, CMDLINE)

@@ -21,6 +21,7 @@ from harness.host import cache
 from harness.host.kernels.debian import current_release
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.source import source_tree
+from harness.host.kernels.suites import Suite
 from harness.host.kernels.tree import first_error, fragment_options, unmet_options
 from harness.pure.arch import Arch, get_arch
 from harness.pure.errors import KernelError
@@ -98,12 +99,21 @@ def _build(src: Path, text: str, arch: Arch, out: Path) -> None:
     (out / BUILT).touch()
 
 
-def provide() -> Kernel:
+def _key(suite: Suite) -> tuple[str, str]:
+    version = current_release(get_arch("aarch64").debian, suite.apt).version
+    return version, f"{version}-{cache.digest(fragment_text())}"
+
+
+def cached(suite: Suite) -> bool:
     arch = get_arch("aarch64")
-    version = current_release(arch.debian).version
-    src = source_tree(version)
+    return (cache.cache_root() / "kernels" / f"debug-{arch.debian}-{_key(suite)[1]}").is_dir()
+
+
+def provide(name: str, suite: Suite) -> Kernel:
+    arch = get_arch("aarch64")
+    version, key = _key(suite)
+    src = source_tree(version, suite.apt)
     text = fragment_text()
-    key = f"{version}-{cache.digest(text)}"
     out = build_tree(src, text, arch, key)
 
     def install(dest: Path) -> None:
@@ -120,5 +130,5 @@ def provide() -> Kernel:
 
     root = cache.entry(f"kernels/debug-{arch.debian}-{key}", install)
     release = (out / "include/config/kernel.release").read_text().strip()
-    return Kernel(flavour="debug-arm64", release=release, image=root / "Image",
+    return Kernel(flavour=name, release=release, image=root / "Image",
                   modules_root=root, arch=arch.name, kbuild=out, source=src)

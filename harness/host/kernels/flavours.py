@@ -1,6 +1,8 @@
 """Kernel flavours, as data: one table says what each is and how to get it.
 
-A flavour is a kernel as its maker ships it; the modules a driver profile
+A flavour is a kind of kernel (Debian's as it ships, or the debug
+configuration built from Debian's linux-source) for one suite and one guest
+architecture; `path` is a kernel of the user's. The modules a driver profile
 needs on top, and a user's --patch, are added by harness.host.targets.emulated.
 """
 
@@ -10,34 +12,76 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.host.kernels import debian, debug, debug_arm64, path
+from harness.host.kernels import debian, debug, path
 from harness.host.kernels.kernel import Kernel
+from harness.host.kernels.suites import SUITES, Suite
+from harness.pure.arch import Arch, get_arch
 from harness.pure.errors import KernelError
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a kernel of one suite and architecture is fetched or built."""
+
+    name: str
+    summary: str  # with {suite} for the suite's name
+    provide: Callable[[str, Suite, Arch], Kernel]  # (flavour name, suite, arch)
+    # The Debian version the suite carries today, and whether it is in the cache.
+    version: Callable[[Suite, Arch], str]
+    cached: Callable[[Suite, Arch], bool]
+
+
+KINDS = (
+    Kind("debian", "Debian {suite}'s current {arch} kernel and its headers",
+         debian.provide, debian.version, debian.cached),
+    Kind("debug", "linux-source of Debian {suite} built for {arch} with KASAN, lockdep, "
+         "list/object debugging, LKDTM", debug.provide, debug.version, debug.cached),
+)
+
+# Guest architectures, and what a flavour for each is called after its suite.
+ARCH_SUFFIXES = (("x86_64", ""), ("aarch64", "-arm64"))
 
 
 @dataclass(frozen=True)
 class Flavour:
     name: str
     summary: str
-    provide: Callable[..., Kernel]
-    needs_path: bool = False
+    kind: Kind | None = None  # None: the path flavour
+    suite: Suite | None = None
+    arch: Arch | None = None
+
+    @property
+    def needs_path(self) -> bool:
+        return self.kind is None
+
+    def provide(self) -> Kernel:
+        assert self.kind is not None and self.suite is not None and self.arch is not None
+        return self.kind.provide(self.name, self.suite, self.arch)
+
+    def version(self) -> str:
+        assert self.kind is not None and self.suite is not None and self.arch is not None
+        return self.kind.version(self.suite, self.arch)
+
+    def cached(self) -> bool:
+        assert self.kind is not None and self.suite is not None and self.arch is not None
+        return self.kind.cached(self.suite, self.arch)
 
 
-FLAVOURS: dict[str, Flavour] = {
-    f.name: f
-    for f in (
-        Flavour("debian", "Debian bookworm's current amd64 kernel and its headers",
-                debian.provide),
-        Flavour("debug", "linux-source-6.1 with KASAN, lockdep, list/object debugging, LKDTM",
-                debug.provide),
-        Flavour("path", "your own bzImage and module tree (--kernel-image, --modules)",
-                path.provide, needs_path=True),
-        Flavour("debian-arm64", "Debian bookworm's current arm64 kernel (QEMU virt board, TCG), "
-                "booted with slub_debug", debian.provide_arm64),
-        Flavour("debug-arm64", "the debug flavour cross-built for arm64 guests (KASAN, lockdep)",
-                debug_arm64.provide),
-    )
-}
+def _table() -> dict[str, Flavour]:
+    table = {}
+    for kind in KINDS:
+        for arch_name, arch_suffix in ARCH_SUFFIXES:
+            arch = get_arch(arch_name)
+            for suite in SUITES:
+                name = f"{kind.name}{suite.suffix}{arch_suffix}"
+                summary = kind.summary.format(suite=suite.name, arch=arch.debian)
+                table[name] = Flavour(name, summary, kind, suite, arch)
+    table["path"] = Flavour("path", "your own bzImage and module tree "
+                            "(--kernel-image, --modules)")
+    return table
+
+
+FLAVOURS: dict[str, Flavour] = _table()
 
 
 def get_kernel(name: str, image: Path | None = None, modules: Path | None = None) -> Kernel:
@@ -51,5 +95,5 @@ def get_kernel(name: str, image: Path | None = None, modules: Path | None = None
     if flavour.needs_path:
         if image is None or modules is None:
             raise KernelError("--kernel path needs --kernel-image BZIMAGE and --modules DIR")
-        return flavour.provide(image, modules)
+        return path.provide(image, modules)
     return flavour.provide()

@@ -25,13 +25,13 @@ def source_package(version: str) -> str:
     return f"linux-source-{m.group(1)}"
 
 
-def source_tree(version: str) -> Path:
-    """The unpacked kernel source of Debian version `version`."""
+def source_tree(version: str, suite: str | None = None) -> Path:
+    """The unpacked kernel source of Debian version `version` (from apt `suite`)."""
     package = source_package(version)
 
     def build(dest: Path) -> None:
         with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-            (deb,) = apt.download([f"{package}={version}"], Path(tmp) / "debs")
+            (deb,) = apt.download([f"{package}={version}"], Path(tmp) / "debs", suite=suite)
             apt.unpack(deb, Path(tmp) / "root")
             tarballs = list((Path(tmp) / "root/usr/src").glob("linux-source-*.tar.*"))
             if len(tarballs) != 1:

@@ -400,7 +400,7 @@ def build(recipe: Recipe, fragment_text: str, parent: State | None = None,
     """The built state of `recipe`: found by its inputs or its content, derived from
     `parent` (or from the recipe's root) when it has to be built."""
     # Finding a built state takes no lock: a build elsewhere does not hold up a reader.
-    return _lookup(recipe, fragment_text) or _locked_build(recipe, fragment_text, parent, say)
+    return lookup(recipe, fragment_text) or _locked_build(recipe, fragment_text, parent, say)
 
 
 def _locked_build(recipe: Recipe, fragment_text: str, parent: State | None,
@@ -409,7 +409,8 @@ def _locked_build(recipe: Recipe, fragment_text: str, parent: State | None,
         return _build(recipe, fragment_text, parent, say)
 
 
-def _lookup(recipe: Recipe, fragment_text: str) -> State | None:
+def lookup(recipe: Recipe, fragment_text: str) -> State | None:
+    """The built state of `recipe`, if there is one."""
     index = trees_root() / "recipes" / recipe.key(fragment_text)
     if index.exists():
         state = State.load(index.read_text().strip())
@@ -420,7 +421,7 @@ def _lookup(recipe: Recipe, fragment_text: str) -> State | None:
 
 
 def _build(recipe: Recipe, fragment_text: str, parent: State | None, say: bool) -> State:
-    found = _lookup(recipe, fragment_text)
+    found = lookup(recipe, fragment_text)
     if found:
         return found
     index = trees_root() / "recipes" / recipe.key(fragment_text)
