@@ -237,7 +237,7 @@ def _debug_build() -> tuple[Path, Path]:
 
     rel = current_release()
     tree = source_tree(rel.version)
-    fragment = debug.FRAGMENT.read_text()
+    fragment = debug.fragment_for(tree)
     return tree, debug.build_tree(tree, fragment, f"{rel.version}-{cache.digest(fragment)}")
 
 

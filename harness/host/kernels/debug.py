@@ -11,6 +11,7 @@ driver) build against it without rebuilding the kernel.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from harness.host import cache
@@ -21,10 +22,41 @@ from harness.host.kernels.source import source_package, source_tree
 from harness.host.kernels.suites import Suite
 from harness.host.kernels.tree import fragment_options, unmet_options
 from harness.pure.arch import Arch
+from harness.pure.errors import KernelError
 
-__all__ = ["CMDLINE", "FRAGMENT", "build_tree", "fragment_options", "provide", "unmet_options"]
+__all__ = ["CMDLINE", "FRAGMENT", "build_tree", "fragment_for", "fragment_options", "provide",
+           "unmet_options"]
 
 FRAGMENT = Path(__file__).resolve().parents[3] / "vm" / "debug.config"
+
+# What newer kernels need on top of vm/debug.config: (first version, lines).
+# Layered rather than merged so that 6.1's configuration, and every build
+# cached under it, stays as it is.
+LAYERS: tuple[tuple[tuple[int, int], str], ...] = (
+    # tinyconfig selects SLUB_TINY from 6.2 on, and SLUB_TINY excludes both
+    # SLUB_DEBUG and KASAN.
+    ((6, 2), "# CONFIG_SLUB_TINY is not set\n"),
+)
+
+
+def tree_version(src: Path) -> tuple[int, int]:
+    """VERSION and PATCHLEVEL from a kernel tree's Makefile."""
+    text = (src / "Makefile").read_text(errors="replace")[:2000]
+    found = dict(re.findall(r"^(VERSION|PATCHLEVEL) = (\d+)", text, re.M))
+    if len(found) != 2:
+        raise KernelError(f"{src}/Makefile names no VERSION and PATCHLEVEL: not a kernel tree")
+    return int(found["VERSION"]), int(found["PATCHLEVEL"])
+
+
+def layered(version: tuple[int, int], base: str | None = None) -> str:
+    """vm/debug.config (or `base`) with the layers kernel `version` needs."""
+    text = FRAGMENT.read_text() if base is None else base
+    return text + "".join("\n" + lines for since, lines in LAYERS if version >= since)
+
+
+def fragment_for(src: Path, base: str | None = None) -> str:
+    """vm/debug.config (or `base`) with the layers the tree's version needs."""
+    return layered(tree_version(src), base)
 
 # Routing PCI interrupts through ACPI link objects takes ten seconds per
 # virtio device in this configuration (measured: KASAN + lockdep slow the
@@ -54,11 +86,13 @@ def cached(suite: Suite, arch: Arch) -> bool:
     if not (cache.cache_root() / "source" /
             f"{source_package(version(suite, arch))}_{version(suite, arch)}").is_dir():
         return False
-    return tree.lookup(_recipe(suite), FRAGMENT.read_text()) is not None
+    recipe = _recipe(suite)
+    return tree.lookup(recipe, fragment_for(recipe.source.path)) is not None
 
 
 def provide(name: str, suite: Suite, arch: Arch) -> Kernel:
     if arch.name != tree.ARCH:
         return debug_arm64.provide(name, suite)
-    state = tree.build(_recipe(suite), FRAGMENT.read_text())
+    recipe = _recipe(suite)
+    state = tree.build(recipe, fragment_for(recipe.source.path))
     return tree.install(state, name, CMDLINE)

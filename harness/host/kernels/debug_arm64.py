@@ -31,9 +31,16 @@ FRAGMENTS = (VM_DIR / "debug.config", VM_DIR / "debug-arm64.config")
 BUILT = ".v4l2-unplug-built"
 
 
-def fragment_text() -> str:
-    """Both fragments, the arm64 one last: its lines win in merge_config."""
-    return "".join(p.read_text() + "\n" for p in FRAGMENTS)
+def fragment_text(version: str | None = None) -> str:
+    """Both fragments, the arm64 one last: its lines win in merge_config; then
+    the layers Debian `version`'s kernel needs (harness.host.kernels.debug.LAYERS)."""
+    text = "".join(p.read_text() + "\n" for p in FRAGMENTS)
+    if version is None:
+        return text
+    from harness.host.kernels.debug import layered
+
+    major, minor = (int(n) for n in version.split(".")[:2])
+    return layered((major, minor), text)
 
 
 def make_argv(src: Path, out: Path, arch: Arch, *targets: str) -> list[str]:
@@ -101,7 +108,8 @@ def _build(src: Path, text: str, arch: Arch, out: Path) -> None:
 
 def _key(suite: Suite) -> tuple[str, str]:
     version = current_release(get_arch("aarch64").debian, suite.apt).version
-    return version, f"{version}-{cache.digest(fragment_text())}"
+    text = fragment_text(version)
+    return version, f"{version}-{cache.digest(text)}"
 
 
 def cached(suite: Suite) -> bool:
@@ -113,7 +121,7 @@ def provide(name: str, suite: Suite) -> Kernel:
     arch = get_arch("aarch64")
     version, key = _key(suite)
     src = source_tree(version, suite.apt)
-    text = fragment_text()
+    text = fragment_text(version)
     out = build_tree(src, text, arch, key)
 
     def install(dest: Path) -> None:

@@ -59,7 +59,7 @@ def step(s: dict[str, Any], rev: str) -> int:
 
     source = tree.GitSource(Path(s["tree"]))
     patches = tuple(read_series([Path(p) for p in s["patches"]]))
-    fragment = debug.FRAGMENT.read_text()
+    fragment = debug.fragment_for(source.path)
     profile = get_profile(s["driver"])
     try:
         good = tree.build(tree.Recipe(source, s["good"], patches), fragment)

@@ -98,7 +98,7 @@ def plan(opts: Options) -> dict[str, Side]:
 
 def build(sides: dict[str, Side]) -> None:
     """Build (or find) both kernels: the patched one derived from the baseline."""
-    fragment = debug.FRAGMENT.read_text()
+    fragment = debug.fragment_for(sides["base"].recipe.source.path)
     base, head = sides["base"], sides["head"]
     base.state = tree.build(base.recipe, fragment)
     head.state = tree.build(head.recipe, fragment, parent=base.state)
