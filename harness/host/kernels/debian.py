@@ -135,6 +135,12 @@ def packages(rel: DebianRelease) -> Path:
         makefile = headers_dir(dest, rel) / "Makefile"
         here = "$(dir $(lastword $(MAKEFILE_LIST)))../"
         makefile.write_text(makefile.read_text().replace("/usr/src/", here))
+        # From trixie on, packages install modules under /usr/lib/modules
+        # (merged /usr); the guest mounts <root>/lib/modules.
+        merged = dest / "usr/lib/modules"
+        if merged.is_dir() and not (dest / "lib/modules").exists():
+            (dest / "lib").mkdir(exist_ok=True)
+            merged.rename(dest / "lib/modules")
         moddir = dest / "lib/modules" / rel.release
         for link in ("build", "source"):
             (moddir / link).unlink(missing_ok=True)
