@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.host import cache
 from harness.host.kernels import debug_arm64, tree
 from harness.host.kernels.debian import current_release
 from harness.host.kernels.kernel import Kernel
-from harness.host.kernels.source import source_package, source_tree
+from harness.host.kernels.source import source_cached, source_tree
 from harness.host.kernels.suites import Suite
 from harness.host.kernels.tree import fragment_options, unmet_options
 from harness.pure.arch import Arch
@@ -70,9 +69,8 @@ def build_tree(src: Path, fragment_text: str, key: str | None = None) -> Path:
     return tree.build(tree.Recipe(tree.DirSource(src), None), fragment_text).out
 
 
-def _recipe(suite: Suite) -> tree.Recipe:
-    src = source_tree(current_release("amd64", suite.apt).version, suite.apt)
-    return tree.Recipe(tree.DirSource(src), None)
+def _recipe(version: str, suite: Suite) -> tree.Recipe:
+    return tree.Recipe(tree.DirSource(source_tree(version, suite.apt)), None)
 
 
 def version(suite: Suite, arch: Arch) -> str:
@@ -83,16 +81,16 @@ def version(suite: Suite, arch: Arch) -> str:
 def cached(suite: Suite, arch: Arch) -> bool:
     if arch.name != tree.ARCH:
         return debug_arm64.cached(suite)
-    if not (cache.cache_root() / "source" /
-            f"{source_package(version(suite, arch))}_{version(suite, arch)}").is_dir():
+    today = version(suite, arch)
+    if not source_cached(today):
         return False
-    recipe = _recipe(suite)
+    recipe = _recipe(today, suite)
     return tree.lookup(recipe, fragment_for(recipe.source.path)) is not None
 
 
 def provide(name: str, suite: Suite, arch: Arch) -> Kernel:
     if arch.name != tree.ARCH:
         return debug_arm64.provide(name, suite)
-    recipe = _recipe(suite)
+    recipe = _recipe(version(suite, arch), suite)
     state = tree.build(recipe, fragment_for(recipe.source.path))
     return tree.install(state, name, CMDLINE)

@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.host import cache
 from harness.host.kernels.debian import current_release
 from harness.host.kernels.kernel import Kernel
-from harness.host.kernels.source import source_tree
+from harness.host.kernels.source import series, source_tree
 from harness.host.kernels.suites import Suite
 from harness.host.kernels.tree import first_error, fragment_options, unmet_options
 from harness.pure.arch import Arch, get_arch
@@ -39,8 +39,7 @@ def fragment_text(version: str | None = None) -> str:
         return text
     from harness.host.kernels.debug import layered
 
-    major, minor = (int(n) for n in version.split(".")[:2])
-    return layered((major, minor), text)
+    return layered(series(version), text)
 
 
 def make_argv(src: Path, out: Path, arch: Arch, *targets: str) -> list[str]:
@@ -121,8 +120,7 @@ def provide(name: str, suite: Suite) -> Kernel:
     arch = get_arch("aarch64")
     version, key = _key(suite)
     src = source_tree(version, suite.apt)
-    text = fragment_text(version)
-    out = build_tree(src, text, arch, key)
+    out = build_tree(src, fragment_text(version), arch, key)
 
     def install(dest: Path) -> None:
         argv = make_argv(src, out, arch, "modules_install")

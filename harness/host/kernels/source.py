@@ -17,12 +17,27 @@ from harness.host.kernels import apt
 from harness.pure.errors import SetupError
 
 
-def source_package(version: str) -> str:
-    """linux-source-6.1 for Debian version 6.1.192-2."""
-    m = re.match(r"(\d+\.\d+)", version)
+def series(version: str) -> tuple[int, int]:
+    """(6, 1) for Debian version 6.1.192-2."""
+    m = re.match(r"(\d+)\.(\d+)", version)
     if not m:
         raise SetupError(f"cannot derive a linux-source package from version {version!r}")
-    return f"linux-source-{m.group(1)}"
+    return int(m.group(1)), int(m.group(2))
+
+
+def source_package(version: str) -> str:
+    """linux-source-6.1 for Debian version 6.1.192-2."""
+    major, minor = series(version)
+    return f"linux-source-{major}.{minor}"
+
+
+def _key(version: str) -> str:
+    return f"source/{source_package(version)}_{version}"
+
+
+def source_cached(version: str) -> bool:
+    """True if the source of Debian version `version` is unpacked in the cache."""
+    return (cache.cache_root() / _key(version)).is_dir()
 
 
 def source_tree(version: str, suite: str | None = None) -> Path:
@@ -44,4 +59,4 @@ def source_tree(version: str, suite: str | None = None) -> Path:
             if proc.returncode != 0:
                 raise SetupError(f"unpacking {tarballs[0].name} failed: {proc.stderr.strip()}")
 
-    return cache.entry(f"source/{package}_{version}", build)
+    return cache.entry(_key(version), build)
