@@ -13,9 +13,10 @@ import pytest
 from harness.host.kernels.closure import Index, closure, parse_stanza
 from harness.host.kernels.debian import LAYOUTS, DebianRelease, arm64_image
 from harness.host.kernels.kernel import is_arm64_image
+from harness.host.rootfs import merge_usr
 from harness.host.targets.initramfs import BOOT_MODULES, module_load_order
 from harness.host.targets.qemu import BASE_CMDLINE, base_cmdline
-from harness.host.targets.userland import applets, link_applets, merge_usr
+from harness.host.targets.userland import applets, link_applets
 from harness.pure.arch import ARCHES, get_arch
 from harness.pure.errors import HarnessError
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.host import cache
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.patches import apply_patches
+from harness.host.kernels.toolchain import wrap_make
 from harness.pure.errors import KernelError
 from harness.pure.profiles import OutOfTreeModule
 
@@ -45,8 +46,10 @@ def build_module(
     # Patches are written against the whole tree (a/drivers/media/...).
     apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
     config = [f"{module.config}=m"] if module.config else []
+    cross = next((v.partition("=")[2] for v in make_vars if v.startswith("CROSS_COMPILE=")), "")
+    make = ["make", "-C", str(kbuild), f"M={work}", *config, *make_vars, "modules"]
     proc = subprocess.run(
-        ["make", "-C", str(kbuild), f"M={work}", *config, *make_vars, "modules"],
+        wrap_make(kbuild, make, [out], cross),
         capture_output=True,
         text=True,
         env={**os.environ, "LC_ALL": "C"},

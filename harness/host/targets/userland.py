@@ -16,16 +16,11 @@ library directories (/usr/lib/aarch64-linux-gnu) never collide.
 
 from __future__ import annotations
 
-import fcntl
 import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from harness.host import cache
-from harness.host.kernels import apt
-from harness.host.kernels.closure import Index, closure
+from harness.host.rootfs import unpacked_closure
 from harness.pure.arch import Arch
 from harness.pure.errors import SetupError
 
@@ -51,11 +46,6 @@ SKIP = frozenset({
 # Bumped when the layer's layout changes, so cached layers are rebuilt.
 LAYOUT = "1"
 
-# Top-level directories the host has as symlinks into /usr (merged /usr).
-# The layer must have the same symlinks: an overlay layer's directory would
-# hide the host's symlink instead of merging with what it points to.
-MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-
 # What `python` means in the guest (harness.python=).
 PYTHON = f"/usr/bin/python{PY}"
 
@@ -75,31 +65,6 @@ def applets(busybox: bytes) -> list[str]:
     return [n for n in names if n != "busybox"]
 
 
-def _merge(src: Path, dst: Path) -> None:
-    """Move the tree `src` into `dst`, merging directories."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for entry in src.iterdir():
-        target = dst / entry.name
-        if entry.is_dir() and not entry.is_symlink() and target.is_dir():
-            _merge(entry, target)
-        else:
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            entry.rename(target)
-    src.rmdir()
-
-
-def merge_usr(root: Path) -> None:
-    """/bin, /sbin, /lib... of the unpacked packages moved under /usr, with
-    symlinks in their place, as on the host."""
-    for name in MERGED:
-        top = root / name
-        if top.is_dir() and not top.is_symlink():
-            _merge(top, root / "usr" / name)
-        if (root / "usr" / name).is_dir() and not top.is_symlink():
-            top.symlink_to(f"usr/{name}")
-
-
 def link_applets(root: Path) -> None:
     """usr/bin/<applet> -> busybox for every applet no package provides, so
     `sh`, `uname`, `sleep`... in the guest are the guest's own."""
@@ -117,31 +82,10 @@ def link_applets(root: Path) -> None:
 def build(arch: Arch) -> Path:
     """The userland tree for `arch`, resolved against the archive as apt last
     saw it and cached by the exact package versions."""
-    version = apt.lists_version(arch.debian)
-    record = cache.cache_root() / "userland" / f"{arch.debian}-{version}.resolved"
-    if record.exists():
-        specs = record.read_text().split()
-    else:
-        index = Index(apt.available(arch.debian))
-        specs = [f"{s.name}={s.version}" for s in closure(WANTED, index, SKIP)]
-    key = cache.digest(LAYOUT, *specs)
-
-    def fill(dest: Path) -> None:
-        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-            for deb in apt.download(specs, Path(tmp), arch.debian):
-                apt.unpack(deb, dest)
-        # Documentation and locales: nothing in the guest reads them.
-        for unused in ("usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/lintian"):
-            shutil.rmtree(dest / unused, ignore_errors=True)
-        merge_usr(dest)
-        link_applets(dest)
-        if not (dest / PYTHON.lstrip("/")).exists():
+    def finish(root: Path) -> None:
+        link_applets(root)
+        if not (root / PYTHON.lstrip("/")).exists():
             raise SetupError(f"the {arch.debian} userland has no {PYTHON}")
 
-    record.parent.mkdir(parents=True, exist_ok=True)
-    # Parallel test workers each construct a target: one builds, the others wait.
-    with (record.parent / f".{arch.debian}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        layer = cache.entry(f"userland/{arch.debian}-{key}", fill)
-    record.write_text("\n".join(specs) + "\n")
-    return layer
+    return unpacked_closure(f"userland/{arch.debian}", WANTED, SKIP, arch.debian, None,
+                            finish, LAYOUT)
