@@ -186,7 +186,7 @@ REL = DebianRelease("6.1.0-56-arm64", "6.1.192-2", "arm64")
 
 
 def test_arm64_image_plain_or_gzipped(tmp_path: Path) -> None:
-    assert LAYOUTS["arm64"].image_package.format(release="6.1.0-56-arm64") == (
+    assert LAYOUTS["arm64"].image_packages[0].format(release="6.1.0-56-arm64") == (
         "linux-image-6.1.0-56-arm64-unsigned")
     for name, data in (("plain", _image()), ("gz", gzip.compress(_image()))):
         (tmp_path / name).write_bytes(data)
@@ -315,3 +315,17 @@ def test_a_missing_device_tree_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     kernel = Kernel("f", "r", Path("/k/Image"), Path("/k"), arch="aarch64")
     with pytest.raises(HarnessError, match="device tree blob /nonexistent.dtb does not exist"):
         qemu.QemuTarget(kernel, dtb=Path("/nonexistent.dtb"))
+
+
+def test_the_kernel_beside_its_modules_from_sid_on(tmp_path: Path) -> None:
+    from harness.host.kernels.debian import vmlinuz
+
+    with pytest.raises(HarnessError, match="no kernel at boot/vmlinuz-6.1.0-56-arm64"):
+        vmlinuz(tmp_path, REL)
+    moved = tmp_path / "lib/modules/6.1.0-56-arm64/vmlinuz"
+    moved.parent.mkdir(parents=True)
+    moved.write_bytes(b"")
+    assert vmlinuz(tmp_path, REL) == moved
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot/vmlinuz-6.1.0-56-arm64").write_bytes(b"")
+    assert vmlinuz(tmp_path, REL) == tmp_path / "boot/vmlinuz-6.1.0-56-arm64"

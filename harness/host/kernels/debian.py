@@ -25,7 +25,7 @@ from harness.host.kernels.outoftree import depmod
 from harness.host.kernels.source import source_tree
 from harness.host.kernels.suites import Suite
 from harness.pure.arch import Arch
-from harness.pure.errors import KernelError
+from harness.pure.errors import KernelError, SetupError
 
 
 @dataclass(frozen=True)
@@ -89,20 +89,51 @@ def arm64_image(vmlinuz: Path, out: Path, rel: DebianRelease) -> None:
 class ImageLayout:
     """How one architecture's Debian kernel package becomes what QEMU boots."""
 
-    image_package: str  # format string over the release (uname -r)
+    # Format strings over the release (uname -r), the first the suite has.
+    image_packages: tuple[str, ...]
     boot_image: str  # file name in the unpacked entry
     prepare: Callable[[Path, Path, DebianRelease], None]  # (vmlinuz, out, release)
     cmdline: tuple[str, ...] = ()  # what this architecture's kernel is booted with
 
 
 LAYOUTS = {
-    "amd64": ImageLayout("linux-image-{release}", "vmlinux", extract_vmlinux),
-    # The unsigned package: the signed one carries an EFI-signed PE image.
+    "amd64": ImageLayout(("linux-image-{release}",), "vmlinux", extract_vmlinux),
+    # The unsigned package where there is one (bookworm, trixie): the signed
+    # one carries an EFI-signed PE image. Sid has only one.
     # Debian's arm64 kernel has no KASAN: poison freed and fresh slab objects and
     # check redzones, so a use-after-free crashes loudly instead of passing.
-    "arm64": ImageLayout("linux-image-{release}-unsigned", "Image", arm64_image,
-                         cmdline=("slub_debug=FZPU",)),
+    "arm64": ImageLayout(("linux-image-{release}-unsigned", "linux-image-{release}"), "Image",
+                         arm64_image, cmdline=("slub_debug=FZPU",)),
 }
+
+# Where a package puts the compressed kernel: /boot up to trixie; from sid
+# on, linux-binary-<release> puts it beside the modules (the path is after
+# the move of usr/lib/modules below).
+VMLINUZ = ("boot/vmlinuz-{release}", "lib/modules/{release}/vmlinuz")
+
+
+def image_packages(rel: DebianRelease) -> list[str]:
+    """The packages that hold `rel`'s kernel and modules. Up to trixie that
+    is linux-image-<release> itself; from sid on it is an empty package that
+    depends on linux-binary-, linux-modules- and linux-base-<release>, so
+    every dependency named after the release is taken too."""
+    image = ""
+    for pattern in LAYOUTS[rel.arch].image_packages:
+        image = pattern.format(release=rel.release)
+        try:
+            parts = apt.depends(image, rel.arch, rel.suite)
+        except SetupError:
+            continue
+        return [image, *(p for p in parts if p.startswith("linux-") and p.endswith(rel.release))]
+    raise SetupError(f"{rel.suite or 'bookworm'} has no kernel package {image} for {rel.arch}")
+
+
+def vmlinuz(root: Path, rel: DebianRelease) -> Path:
+    for pattern in VMLINUZ:
+        if (path := root / pattern.format(release=rel.release)).is_file():
+            return path
+    raise KernelError(f"the packages of {rel.release} hold no kernel at "
+                      f"{' or '.join(VMLINUZ).format(release=rel.release)}")
 
 
 def headers_dir(packages: Path, rel: DebianRelease) -> Path:
@@ -121,9 +152,9 @@ def packages(rel: DebianRelease) -> Path:
         headers = f"linux-headers-{rel.release}"
         common = apt.depends_matching(headers, r"linux-headers-.*-common", rel.arch, rel.suite)
         kbuild = apt.depends_matching(headers, r"linux-kbuild-.*", rel.arch, rel.suite)
-        image = layout.image_package.format(release=rel.release)
         with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-            debs = apt.download([f"{p}={rel.version}" for p in (image, headers, common)],
+            debs = apt.download([f"{p}={rel.version}"
+                                 for p in (*image_packages(rel), headers, common)],
                                 Path(tmp) / "guest", rel.arch, rel.suite)
             debs += apt.download([f"{kbuild}={rel.version}"], Path(tmp) / "host",
                                  suite=rel.suite)
@@ -145,7 +176,7 @@ def packages(rel: DebianRelease) -> Path:
         for link in ("build", "source"):
             (moddir / link).unlink(missing_ok=True)
         depmod(dest, rel.release)
-        layout.prepare(dest / f"boot/vmlinuz-{rel.release}", dest / layout.boot_image, rel)
+        layout.prepare(vmlinuz(dest, rel), dest / layout.boot_image, rel)
 
     # Parallel test workers may ask at once: one fetches, the others wait.
     lock_path = cache.cache_root() / "debian" / f".{rel.key}.lock"
