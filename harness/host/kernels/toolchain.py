@@ -29,7 +29,7 @@ from pathlib import Path
 
 from harness.host import cache
 from harness.host.kernels import apt
-from harness.host.kernels.suites import SUITES
+from harness.host.kernels.suites import SUITES, Suite
 from harness.host.rootfs import unpacked_closure
 from harness.pure.errors import KernelError, SetupError
 
@@ -91,14 +91,14 @@ def _host_triplet() -> str:
     return f"{platform.machine()}-linux-gnu"
 
 
-def suite_carrying(package: str) -> str:
+def suite_carrying(package: str) -> Suite:
     """The oldest suite (in SUITES order) whose archive has `package`."""
     for suite in SUITES:
         try:
             apt.field(package, "Version", None, suite.apt)
         except SetupError:
             continue
-        return suite.name
+        return suite
     names = ", ".join(s.name for s in SUITES)
     raise SetupError(f"no Debian suite the harness follows ({names}) has {package}: "
                      f"build the module with a kernel built by the host's compiler "
@@ -119,7 +119,7 @@ def kbuild_package(kbuild: Path) -> str | None:
 def build_root(compiler: Compiler, kbuild: Path) -> Path:
     """A tree holding `compiler`, kbuild's tools, their C library, and what
     `kbuild`'s own programs are linked against."""
-    suite = next(s for s in SUITES if s.name == suite_carrying(compiler.package))
+    suite = suite_carrying(compiler.package)
     # The names its programs need (libelf1t64, libssl3t64...), not the
     # package itself, so one root serves every kernel version of the suite.
     tools = kbuild_package(kbuild)
