@@ -15,6 +15,8 @@
 #include <media/v4l2-async.h>
 #include <media/v4l2-subdev.h>
 
+#include "unplug-compat.h"
+
 #define UNPLUG_MAX_PADS 5
 
 struct unplug_subdev {
@@ -67,7 +69,7 @@ static int unplug_init_cfg(struct v4l2_subdev *sd,
 	unsigned int pad;
 
 	for (pad = 0; pad < priv->num_pads; pad++)
-		unplug_default_fmt(v4l2_subdev_get_try_format(sd, state, pad));
+		unplug_default_fmt(unplug_state_format(sd, state, pad));
 	return 0;
 }
 
@@ -86,7 +88,7 @@ unplug_fmt(struct unplug_subdev *priv, struct v4l2_subdev_state *state,
 	   unsigned int pad, u32 which)
 {
 	if (which == V4L2_SUBDEV_FORMAT_TRY)
-		return v4l2_subdev_get_try_format(&priv->sd, state, pad);
+		return unplug_state_format(&priv->sd, state, pad);
 	return &priv->fmt[pad];
 }
 
@@ -146,7 +148,9 @@ static const struct v4l2_subdev_video_ops unplug_video_ops = {
 };
 
 static const struct v4l2_subdev_pad_ops unplug_pad_ops = {
+#if !UNPLUG_HAS_INIT_STATE
 	.init_cfg = unplug_init_cfg,
+#endif
 	.enum_mbus_code = unplug_enum_mbus_code,
 	.get_fmt = unplug_get_fmt,
 	.set_fmt = unplug_set_fmt,
@@ -156,6 +160,12 @@ static const struct v4l2_subdev_ops unplug_ops = {
 	.video = &unplug_video_ops,
 	.pad = &unplug_pad_ops,
 };
+
+#if UNPLUG_HAS_INIT_STATE
+static const struct v4l2_subdev_internal_ops unplug_internal_ops = {
+	.init_state = unplug_init_cfg,
+};
+#endif
 
 static int unplug_probe(struct platform_device *pdev)
 {
@@ -170,6 +180,9 @@ static int unplug_probe(struct platform_device *pdev)
 	mutex_init(&priv->lock);
 
 	v4l2_subdev_init(&priv->sd, &unplug_ops);
+#if UNPLUG_HAS_INIT_STATE
+	priv->sd.internal_ops = &unplug_internal_ops;
+#endif
 	priv->sd.owner = THIS_MODULE;
 	priv->sd.dev = dev;
 	priv->sd.fwnode = dev_fwnode(dev);
@@ -209,15 +222,15 @@ static int unplug_probe(struct platform_device *pdev)
 	return 0;
 }
 
-static int unplug_remove(struct platform_device *pdev)
+static void unplug_teardown(struct platform_device *pdev)
 {
 	struct unplug_subdev *priv = platform_get_drvdata(pdev);
 
 	v4l2_async_unregister_subdev(&priv->sd);
 	media_entity_cleanup(&priv->sd.entity);
 	mutex_destroy(&priv->lock);
-	return 0;
 }
+UNPLUG_PLATFORM_REMOVE(unplug_remove, unplug_teardown)
 
 static const struct of_device_id unplug_of_match[] = {
 	{ .compatible = "v4l2-unplug,test-subdev" },

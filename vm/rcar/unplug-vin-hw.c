@@ -28,6 +28,8 @@
 #include <linux/platform_device.h>
 #include <linux/workqueue.h>
 
+#include "unplug-compat.h"
+
 /* Register offsets and bits, from rcar-dma.c. */
 #define VNMC_REG	0x00
 #define VNMS_REG	0x04
@@ -187,13 +189,13 @@ static int unplug_vin_hw_probe(struct platform_device *pdev)
 	return 0;
 }
 
-static int unplug_vin_hw_remove(struct platform_device *pdev)
+static void unplug_vin_hw_teardown(struct platform_device *pdev)
 {
 	struct unplug_vin_hw *hw = platform_get_drvdata(pdev);
 
 	cancel_delayed_work_sync(&hw->work);
-	return 0;
 }
+UNPLUG_PLATFORM_REMOVE(unplug_vin_hw_remove, unplug_vin_hw_teardown)
 
 static const struct of_device_id unplug_vin_hw_of_match[] = {
 	{ .compatible = "v4l2-unplug,vin-hw" },
