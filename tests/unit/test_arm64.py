@@ -265,6 +265,7 @@ def _command(monkeypatch: pytest.MonkeyPatch, arch: str, dtb: Path | None = None
     monkeypatch.setattr(qemu, "choose_accel", lambda binary, image: "tcg")
     monkeypatch.setattr(qemu.userland, "build", lambda a: Path(f"/c/userland/{a.debian}-k"))
     monkeypatch.setattr(Path, "is_file", lambda self: True)
+    monkeypatch.setattr(qemu, "kernel_config", lambda kernel: {"CONFIG_ACPI": "y"})
     kernel = Kernel("f", "6.1.0-56", Path("/k/Image"), Path("/k"), arch=arch, cmdline=("x=1",))
     argv = qemu.QemuTarget(kernel, dtb=dtb).command(Path("/r"), Path("/r/job.json"), Path("/i"))
     purelib = sysconfig.get_paths()["purelib"]
@@ -279,7 +280,7 @@ def test_x86_command_line_is_what_it_was(monkeypatch: pytest.MonkeyPatch) -> Non
         "-m", "1024", "-nodefaults", "-display", "none", "-no-reboot",
         "-kernel", "/k/Image", "-initrd", "/i",
         "-append", "console=ttyS0,115200 loglevel=7 panic=-1 nokaslr mitigations=off "
-        "8250.nr_uarts=1 tsc=reliable no_timer_check i8042.noaux x=1 "
+        "8250.nr_uarts=1 tsc=reliable no_timer_check i8042.noaux x=1 acpi=noirq "
         "harness.init=CHECKOUT/vm/guest-init harness.modroot=/k harness.python=PYTHON "
         "harness.job=/r/job.json harness.cwd=CHECKOUT harness.path=CHECKOUT:PURELIB",
         "-chardev", "file,id=console,path=/r/console.log", "-serial", "chardev:console",

@@ -23,7 +23,7 @@ from harness.host.kernels.tree import fragment_options, unmet_options
 from harness.pure.arch import Arch
 from harness.pure.errors import KernelError
 
-__all__ = ["CMDLINE", "FRAGMENT", "build_tree", "fragment_for", "fragment_options", "provide",
+__all__ = ["FRAGMENT", "build_tree", "fragment_for", "fragment_options", "provide",
            "unmet_options"]
 
 FRAGMENT = Path(__file__).resolve().parents[3] / "vm" / "debug.config"
@@ -57,10 +57,6 @@ def fragment_for(src: Path, base: str | None = None) -> str:
     """vm/debug.config (or `base`) with the layers the tree's version needs."""
     return layered(tree_version(src), base)
 
-# Routing PCI interrupts through ACPI link objects takes ten seconds per
-# virtio device in this configuration (measured: KASAN + lockdep slow the
-# AML interpreter to a crawl); the MP table routes them just as well.
-CMDLINE = ("acpi=noirq",)
 
 
 def build_tree(src: Path, fragment_text: str, key: str | None = None) -> Path:
@@ -93,4 +89,4 @@ def provide(name: str, suite: Suite, arch: Arch) -> Kernel:
         return debug_arm64.provide(name, suite)
     recipe = _recipe(version(suite, arch), suite)
     state = tree.build(recipe, fragment_for(recipe.source.path))
-    return tree.install(state, name, CMDLINE)
+    return tree.install(state, name)

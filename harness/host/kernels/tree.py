@@ -68,6 +68,7 @@ from typing import Any, Protocol
 from harness.host import cache
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.series import Patch, apply
+from harness.pure.bootparams import parse_config
 from harness.pure.errors import KernelError
 
 BUILD_DIR = ".build"
@@ -91,13 +92,7 @@ def trees_root() -> Path:
 
 def fragment_options(text: str) -> dict[str, str]:
     """CONFIG_FOO=value lines of a config fragment ('n' for '=n' and 'is not set')."""
-    opts: dict[str, str] = {}
-    for line in text.splitlines():
-        if m := re.match(r"(CONFIG_\w+)=(.*)$", line.strip()):
-            opts[m.group(1)] = m.group(2)
-        elif m := re.match(r"# (CONFIG_\w+) is not set", line.strip()):
-            opts[m.group(1)] = "n"
-    return opts
+    return parse_config(text)
 
 
 def unmet_options(wanted: dict[str, str], config_text: str) -> list[str]:

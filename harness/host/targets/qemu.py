@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.host.kernels.kconfig import kernel_config
 from harness.host.kernels.kernel import Kernel
 from harness.host.targets import initramfs, userland
 from harness.host.targets.accel import choose_accel
@@ -40,6 +41,7 @@ from harness.host.targets.run import (
     run_job,
 )
 from harness.pure.arch import ARCHES, Arch, get_arch
+from harness.pure.bootparams import boot_params
 from harness.pure.errors import GuestError, KernelError, SetupError
 
 # Deadlines and GuestRun lived here first (harness.host.targets.run has them now):
@@ -56,6 +58,26 @@ def base_cmdline(arch: Arch) -> tuple[str, ...]:
 
 # An x86 guest's, for callers that boot x86 by hand (the boot benchmark).
 BASE_CMDLINE = base_cmdline(ARCHES["x86_64"])
+
+
+# Images already noted as having no configuration, so a run of many boots notes it once.
+_UNCONFIGURED: set[Path] = set()
+
+
+def config_boot_params(kernel: Kernel) -> tuple[str, ...]:
+    """What `kernel`'s configuration calls for under emulation (harness.pure.bootparams);
+    a kernel whose configuration cannot be found boots without, with a note saying so."""
+    config = kernel_config(kernel)
+    if config is None:
+        if kernel.image in _UNCONFIGURED:
+            return ()
+        _UNCONFIGURED.add(kernel.image)
+        print(f"v4l2-unplug: note: no .config found for {kernel.image} (looked in "
+              f"lib/modules/{kernel.release}/build and beside the image); boot parameters "
+              f"its configuration may call for (such as acpi=noirq) are not applied",
+              file=sys.stderr)
+        return ()
+    return boot_params(config, kernel.arch)
 
 
 # After `done`: how long the guest may take to power off.
@@ -98,6 +120,7 @@ class QemuTarget:
         self.accel = choose_accel(self.qemu, kernel.image) if self.arch.native else "tcg"
         # The guest's own programs, when it cannot run the host's.
         self.userland = None if self.arch.native else userland.build(self.arch)
+        self.boot_params = config_boot_params(kernel)
 
     def machine_args(self) -> list[str]:
         """The emulated machine, without devices or a kernel."""
@@ -113,6 +136,7 @@ class QemuTarget:
         cmdline = [
             *base_cmdline(self.arch),
             *self.kernel.cmdline,
+            *(p for p in self.boot_params if p not in self.kernel.cmdline),
             f"harness.init={GUEST_INIT}",
             f"harness.modroot={self.kernel.modules_root}",
             f"harness.python={python}",

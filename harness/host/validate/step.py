@@ -65,7 +65,7 @@ def step(s: dict[str, Any], rev: str) -> int:
         good = tree.build(tree.Recipe(source, s["good"], patches), fragment)
         state = tree.build(tree.Recipe(source, rev, patches), fragment, parent=good)
         # The profile's out-of-tree modules build against this commit too.
-        target, kernel = provision(tree.install(state, "tree", debug.CMDLINE), profile)
+        target, kernel = provision(tree.install(state, "tree"), profile)
     except KernelError as e:
         print(f"step {rev[:12]}: cannot build, skipping: {e}", file=sys.stderr)
         return SKIP

@@ -104,7 +104,7 @@ def build(sides: dict[str, Side]) -> None:
     head.state = tree.build(head.recipe, fragment, parent=base.state)
     for side in (base, head):
         assert side.state is not None
-        side.kernel = tree.install(side.state, "tree", debug.CMDLINE)
+        side.kernel = tree.install(side.state, "tree")
         how = ("reused, nothing rebuilt" if side.state.reused
                else f"built in {side.state.seconds:.0f} s")
         print(f"{side.label:9} {side.recipe.describe()}\n          kernel "
