@@ -31,9 +31,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-# Fetch or build both kernel flavours once, before tests run in parallel.
+# Fetch or build the kernels the tests boot once, before tests run in
+# parallel: 6.1 as Debian ships it and as the debug build, and Debian sid's
+# current kernel (tests/vm/test_current_kernel.py).
 kernels: setup
-	$(BIN)/v4l2-unplug kernel --kernel debian --kernel debug
+	$(BIN)/v4l2-unplug kernel --kernel debian --kernel debug --kernel debian-sid
 
 # vimc's topology on Debian's kernel, then the whole unplug matrix on the debug kernel.
 run: kernels
