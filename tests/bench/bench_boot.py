@@ -56,7 +56,7 @@ def bare_boot(target: QemuTarget, initrd: Path, tmp: Path) -> float:
         *target.machine_args(),
         "-kernel", str(target.kernel.image), "-initrd", str(initrd),
         "-append", " ".join([*base_cmdline(target.arch), *target.kernel.cmdline,
-                             "rdinit=/init"]),
+                             *target.boot_params, "rdinit=/init"]),
         "-serial", f"file:{console}",
     ]
     start = time.monotonic()

@@ -12,12 +12,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.host.runner import run_race, run_scenarios
+from harness.host.runner import RunResult, run_race, run_scenarios
 from harness.host.targets.emulated import provision
-from harness.pure.profiles import get_profile
+from harness.host.targets.qemu import QemuTarget
+from harness.pure.profiles import DriverProfile, get_profile
 from harness.pure.scenarios.matrix import build_matrix
 
 RACE_SECONDS = 30.0
+
+
+def matrix_run(target: QemuTarget, profile: DriverProfile, out: Path) -> tuple[float, RunResult]:
+    """The whole matrix of `profile` on `target`: (wall seconds, result)."""
+    start = time.monotonic()
+    result = run_scenarios(target, profile.name, build_matrix(profile), out)
+    return time.monotonic() - start, result
 
 
 def main() -> None:
@@ -27,9 +35,7 @@ def main() -> None:
     for flavour in flavours:
         target, _ = provision(flavour, profile)
         with tempfile.TemporaryDirectory() as tmp:
-            start = time.monotonic()
-            result = run_scenarios(target, profile.name, matrix, Path(tmp) / "matrix")
-            wall = time.monotonic() - start
+            wall, result = matrix_run(target, profile, Path(tmp) / "matrix")
             verdicts = {v: sum(o.verdict == v for o in result.outcomes)
                         for v in ("pass", "fail", "hang", "error")}
             print(f"{flavour:7} matrix: {len(matrix)} scenarios in {wall:.0f} s "
