@@ -330,3 +330,34 @@ def test_the_kernel_beside_its_modules_from_sid_on(tmp_path: Path) -> None:
     (tmp_path / "boot").mkdir()
     (tmp_path / "boot/vmlinuz-6.1.0-56-arm64").write_bytes(b"")
     assert vmlinuz(tmp_path, REL) == tmp_path / "boot/vmlinuz-6.1.0-56-arm64"
+
+
+def test_image_packages_take_the_first_package_apt_knows_and_its_release_deps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.host.kernels import apt, debian
+    from harness.pure.errors import SetupError
+
+    known = {
+        # sid's arm64: no -unsigned package, an empty image depending on its parts
+        "linux-image-7.2.13+deb14-arm64": ["linux-binary-7.2.13+deb14-arm64",
+                                           "linux-modules-7.2.13+deb14-arm64",
+                                           "linux-base-7.2.13+deb14-arm64", "kmod"],
+    }
+    monkeypatch.setattr(apt, "exists", lambda name, arch, suite: name in known)
+    monkeypatch.setattr(apt, "depends", lambda name, arch, suite: known[name])
+    rel = debian.DebianRelease("7.2.13+deb14-arm64", "7.2.13-1", "arm64", "sid")
+    assert debian.image_packages(rel) == [
+        "linux-image-7.2.13+deb14-arm64", "linux-binary-7.2.13+deb14-arm64",
+        "linux-modules-7.2.13+deb14-arm64", "linux-base-7.2.13+deb14-arm64"]
+
+    # A package apt knows but cannot read is that error, not "no such package".
+    def broken(name: str, arch: str, suite: str) -> list[str]:
+        raise SetupError(f"package {name} has no Depends field")
+
+    monkeypatch.setattr(apt, "depends", broken)
+    with pytest.raises(SetupError, match="no Depends field"):
+        debian.image_packages(rel)
+    known.clear()
+    with pytest.raises(SetupError, match="sid has no kernel package .*-unsigned or"):
+        debian.image_packages(rel)

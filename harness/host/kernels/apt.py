@@ -147,6 +147,15 @@ def _show(package: str, arch: str | None = None, suite: str | None = None) -> st
     return out
 
 
+def exists(package: str, arch: str | None = None, suite: str | None = None) -> bool:
+    """True if apt knows `package` (for `arch`, in `suite`)."""
+    try:
+        _show(package, arch, suite)
+    except SetupError:
+        return False
+    return True
+
+
 def field(package: str, name: str, arch: str | None = None, suite: str | None = None) -> str:
     m = re.search(rf"^{name}: (.*)$", _show(package, arch, suite), re.M)
     if not m:

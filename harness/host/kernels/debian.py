@@ -117,15 +117,13 @@ def image_packages(rel: DebianRelease) -> list[str]:
     is linux-image-<release> itself; from sid on it is an empty package that
     depends on linux-binary-, linux-modules- and linux-base-<release>, so
     every dependency named after the release is taken too."""
-    image = ""
-    for pattern in LAYOUTS[rel.arch].image_packages:
-        image = pattern.format(release=rel.release)
-        try:
-            parts = apt.depends(image, rel.arch, rel.suite)
-        except SetupError:
-            continue
-        return [image, *(p for p in parts if p.startswith("linux-") and p.endswith(rel.release))]
-    raise SetupError(f"{rel.suite or 'bookworm'} has no kernel package {image} for {rel.arch}")
+    names = [p.format(release=rel.release) for p in LAYOUTS[rel.arch].image_packages]
+    image = next((name for name in names if apt.exists(name, rel.arch, rel.suite)), None)
+    if image is None:
+        raise SetupError(f"{rel.suite or 'bookworm'} has no kernel package "
+                         f"{' or '.join(names)} for {rel.arch}")
+    parts = apt.depends(image, rel.arch, rel.suite)
+    return [image, *(p for p in parts if p.startswith("linux-") and p.endswith(rel.release))]
 
 
 def vmlinuz(root: Path, rel: DebianRelease) -> Path:
