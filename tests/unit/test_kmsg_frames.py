@@ -185,7 +185,14 @@ def test_clone_suffixes_are_not_part_of_the_function() -> None:
         ("do_tag_check_fault", "trap"),
         ("local_apic_timer_interrupt", "irq-entry"),
         ("usb_submit_urb", "usb"),
-        ("__down_common", "locking"),  # the reference's words match inside names
+        ("down_read_killable", "locking"),  # the reference's words match inside names
+        ("__rb_erase_color", "list"),  # rb_erase warns for the caller's bad node
+        ("rb_erase", "list"),
+        ("kobject_release", "teardown"),  # kobject_* and put_device: their caller
+        ("put_device", "teardown"),
+        ("__queue_work", "teardown"),
+        ("vb2_vmalloc_alloc", "alloc-words"),  # the reference's k?v?[mzc]alloc, anywhere
+        ("do_read_cache_folio", "alloc-words"),
         ("vsnprintf", "printk"),
         ("debug_print_object", "report"),
         ("__debug_check_no_obj_freed", "report"),
@@ -218,8 +225,8 @@ def test_machinery_is_skipped(func: str, rule: str) -> None:
         "console_lock",
         "process_one_work",  # a crash inside the workqueue core is its own
         "kthread",
-        "put_device",  # the reference blames teardown's callers only for these
-        "kobject_release",
+        "tcp_shutdown",  # "down" is skipped only as the rwsem calls the reference names
+        "__down_common",
     ],
 )
 def test_driver_frames_are_eligible(func: str) -> None:
