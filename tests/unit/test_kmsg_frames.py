@@ -6,7 +6,9 @@ import pytest
 
 from harness.pure.kmsg.frames import (
     Frame,
+    canonical_func,
     choose,
+    choose_stall,
     normalise_func,
     parse_frame,
     parse_pc,
@@ -322,3 +324,36 @@ def test_irq_markers_on_the_line_of_a_frame() -> None:
     assert f is not None and f.func == "dump_stack"
     f = parse_frame(" <EOI>  [<ffffffff81065a56>] ? native_safe_halt+0x6/0x10")
     assert f is not None and f.func == "native_safe_halt" and f.questionable
+
+
+@pytest.mark.parametrize(
+    ("func", "name"),
+    [
+        ("__x64_sys_ioctl", "sys_ioctl"),  # one prefix off, the shortest result
+        ("__do_sys_reboot", "reboot"),
+        ("__se_sys_bpf", "bpf"),
+        ("ksys_write", "write"),
+        ("____sys_sendmsg", "sendmsg"),
+        ("SyS_ioctl", "ioctl"),
+        ("sys_imageblit", "imageblit"),
+        ("__arm64_sys_openat", "sys_openat"),
+        ("vimc_capture_open", "vimc_capture_open"),
+        ("sysfs_kf_write", "sysfs_kf_write"),
+    ],
+)
+def test_canonical_names_drop_syscall_wrappers(func: str, name: str) -> None:
+    assert canonical_func(func) == name
+
+
+def test_stall_anchor_found_among_skipped_entry_frames() -> None:
+    # do_syscall_64 is entry machinery here, yet it is where the reference's
+    # anchor is: the frame above it names the stall
+    choice = choose_stall(
+        _frames(" vivid_loop+0x1/0x2", " __x64_sys_vivid+0x1/0x2", " do_syscall_64+0x1/0x2")
+    )
+    assert choice.frame is not None and choice.frame.func == "__x64_sys_vivid"
+
+
+def test_stall_in_smp_call_function_is_one_bucket() -> None:
+    choice = choose_stall(_frames(" smp_call_function_many_cond+0x1/0x2", " on_each_cpu+0x1/0x2"))
+    assert choice.frame is not None and choice.frame.func == "smp_call_function"

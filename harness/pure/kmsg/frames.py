@@ -512,35 +512,55 @@ SYSCALL_RULE = _exact(
 # workqueue, a timer, a file operation): the reference names a stall after
 # the frame just above the first of these, so that a loop spread over
 # several functions still gets one title (syzkaller's linuxStallAnchorFrames).
+# Matched against canonical names (canonical_func): "__x64_sys_ioctl" is
+# "sys_ioctl" here, "__sys_setsockopt" is "setsockopt".
 STALL_ANCHORS = re.compile(
     "|".join(
         (
-            # generic dispatchers
+            # generic dispatchers, and some of their callers in case a name changes
             "process_one_work", "do_syscall_", "do_fast_syscall_", "sysenter_dispatch",
-            "tracesys_phase2", "netif_receive_skb", "do_softirq", "call_timer_fn",
-            "_run_timers", "run_timer_softirq", "run_ksoftirqd", "smpboot_thread_fn",
-            "kthread", "start_secondary", "cpu_startup_entry", "ret_from_fork",
+            "tracesys_phase2", "el0_svc_handler", "invoke_syscall", "ret_fast_syscall",
+            "netif_receive_skb", "do_softirq", "call_timer_fn", "_run_timers",
+            "run_timer_softirq", "hrtimer_run", "run_ksoftirqd", "smpboot_thread_fn",
+            "^kthread$", "start_secondary", "cpu_startup_entry", "ret_from_fork",
             # file operations and other discriminating syscalls
             "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read",
-            "do_iter_write", "vfs_ioctl", "ksys_ioctl", "compat_ioctl", "compat_sys_ioctl",
-            "blkdev_driver_ioctl", "blkdev_ioctl", "^call_read_iter", "^call_write_iter",
-            "do_iter_readv_writev", "^call_mmap", "mmap_region", "do_mmap", "do_dentry_open",
-            "vfs_open",
+            "do_iter_write", "call_read_iter", "call_write_iter", "new_sync_read",
+            "new_sync_write", "vfs_ioctl", "ksys_ioctl", "compat_ioctl", "compat_sys_ioctl",
+            "blkdev_driver_ioctl", "blkdev_ioctl", "do_iter_readv_writev", "^call_mmap",
+            "mmap_region", "do_mmap", "do_dentry_open", "vfs_open",
             # sockets
             "^sock_sendmsg", "^sock_recvmsg", "^sock_release", "^__sock_release",
-            "__sys_setsockopt", "kernel_setsockopt", "sock_common_setsockopt", "__sys_listen",
-            "kernel_listen", "sk_common_release", "^sock_mmap", "__sys_accept",
-            "kernel_accept", "^sock_do_ioctl", "^sock_ioctl", "^compat_sock_ioctl",
-            "^nfnetlink_rcv_msg", "^rtnetlink_rcv_msg",
-            "^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys)_"
-            "(?:socketpair|connect|ioctl)",
+            "^setsockopt$", "kernel_setsockopt", "sock_common_setsockopt", "^listen$",
+            "kernel_listen", "sk_common_release", "^sock_mmap", "^accept$", "kernel_accept",
+            "^sock_do_ioctl", "^sock_ioctl", "^compat_sock_ioctl", "^nfnetlink_rcv_msg",
+            "^rtnetlink_rcv_msg", "^netlink_dump", "^(?:sys_)?(?:socketpair|connect|ioctl)",
             # page faults, and the return to user space
-            "__do_fault", "handle_mm_fault", "do_page_fault", "^page_fault$", "__fput",
-            "task_work_run", "exit_to_usermode", "smp_call_function",
+            "__do_fault", "do_page_fault", "^page_fault$", "__fput", "task_work_run",
+            "exit_to_usermode", "smp_call_function", "tasklet_action", "tasklet_hi_action",
         )
     )
 )
-_SYSCALL_PREFIX_RE = re.compile(r"^(?:__x64_|SYSC_|SyS_|compat_SYSC_|compat_SyS_|__ia32_sys_)")
+
+# The wrappers a syscall handler is reached through differ by architecture
+# and kernel version (SyS_, __x64_sys_, __arm64_sys_, __do_sys_, ksys_ ...);
+# the reference names a frame after the shortest of its names with one of
+# these removed, in every title (sys_imageblit is "imageblit").
+SYSCALL_PREFIXES = (
+    "SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_",
+    "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_func(func: str) -> str:
+    """The name a title uses for a function: its shortest de-prefixed form."""
+    best = func
+    for prefix in SYSCALL_PREFIXES:
+        if func.startswith(prefix) and len(func) - len(prefix) < len(best):
+            best = func[len(prefix) :]
+    return best or func
+
 
 # A hung task is named after the lock it waits for when it is one of these
 # (every task stuck behind rtnl_lock is one bug); the RCU waits are one bucket.
@@ -629,31 +649,29 @@ def choose_stall(frames: Iterable[Frame], extra: Sequence[str] = ()) -> Choice:
 
     A CPU that loops is caught anywhere in the loop; the function that
     called into the loop from the syscall, work item or timer is the same
-    every time. Without an anchor, the first frame not skipped.
+    every time. Without an anchor, the first frame not skipped. Anchors are
+    looked for before the skip rules: the entry code this project skips
+    (do_syscall_64, __do_softirq) is where the reference's anchors are.
     """
-    kept: list[Frame] = []
     skipped: list[tuple[str, str]] = []
+    prev: Frame | None = None
     for frame in _eligible(frames):
         if frame.func == UNNAMED:
             continue
+        if STALL_ANCHORS.search(canonical_func(frame.func)):
+            if "smp_call_function" in frame.func:
+                # the variants below it differ; the call itself is the bucket
+                prev = Frame("smp_call_function", frame.symbol, frame.offset, frame.module,
+                             frame.line, pc=frame.pc)
+            return Choice(prev or frame, tuple(skipped))
         rule = skip_rule_for(frame.func, extra)
         if rule is not None:
             skipped.append((frame.symbol, rule))
-        else:
-            kept.append(frame)
-    if not kept:
-        return Choice(None, tuple(skipped))
-    prev = kept[0]
-    for frame in kept:
-        if STALL_ANCHORS.search(frame.symbol):
-            if "smp_call_function" in frame.func:
-                prev = frame
-            name = _SYSCALL_PREFIX_RE.sub("", prev.func)
-            if name != prev.func:
-                prev = Frame(name, prev.symbol, prev.offset, prev.module, prev.line, pc=prev.pc)
-            return Choice(prev, tuple(skipped))
+            continue
         prev = frame
-    return Choice(kept[0], tuple(skipped))
+    first = next((f for f in _eligible(frames) if f.func != UNNAMED
+                  and skip_rule_for(f.func, extra) is None), None)
+    return Choice(first, tuple(skipped))
 
 
 def choose_hung(frames: Iterable[Frame], extra: Sequence[str] = ()) -> Choice:

@@ -47,6 +47,7 @@ from harness.pure.kmsg.frames import (
     Choice,
     Frame,
     Section,
+    canonical_func,
     choose,
     choose_hung,
     choose_stall,
@@ -528,7 +529,7 @@ def _to_finding(table: LineTable, report: _Report) -> Finding:
     if pattern.fields is not None:
         fields.update(pattern.fields(header.match.groups, texts[at + 1 :]))
     choice, rule = _guilty(pattern, report, texts, sections, at)
-    frame = choice.frame.func if choice.frame is not None else None
+    frame = canonical_func(choice.frame.func) if choice.frame is not None else None
 
     template = pattern.title
     if frame is None:
