@@ -101,16 +101,6 @@ def _c(rx: str) -> re.Pattern[str]:
 # "Read of size 8 at addr", or with hardware tags (arm64 MTE, which knows no
 # size) "Write at addr"
 _ACCESS_RE = re.compile(r"^\s*(Read|Write) (?:of size (\d+) )?at addr")
-_UBSAN_OLD = (
-    (re.compile(r"index .* is out of range"), "array-index-out-of-bounds"),
-    (re.compile(r"shift exponent|left shift of"), "shift-out-of-bounds"),
-    (re.compile(r"signed integer overflow"), "signed-integer-overflow"),
-    (re.compile(r"load of value"), "invalid-load"),
-    (re.compile(r"division (?:by zero|of)"), "division-overflow"),
-    (re.compile(r"null pointer"), "null-ptr-deref"),
-    (re.compile(r"misaligned address"), "misaligned-access"),
-    (re.compile(r"object size"), "object-size-mismatch"),
-)
 _NUMBERS_RE = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-fA-F]{8,}\b|\d+")
 
 
@@ -131,20 +121,20 @@ def _kasan_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[s
 def _ubsan_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
     bug = groups["bug"]
     if not re.fullmatch(r"[a-z][a-z0-9-]*", bug):
-        # Before 5.x every UBSAN report said "Undefined behaviour"; the kind
-        # is in the next line.
-        detail = following[0] if following else ""
-        bug = next((name for rx, name in _UBSAN_OLD if rx.search(detail)), slug(bug))
+        # Before 5.x every UBSAN report said "Undefined behaviour" and named
+        # the kind only on the next line; the reference titles them all
+        # "undefined-behaviour", and so does this.
+        bug = slug(bug)
     return {"bug": bug}
 
 
 def _oops_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    # Alone (its "Unable to handle" or "kernel BUG at" line lost), the
+    # reference titles every arm Oops "Internal error in F"
     reason = (groups.get("reason") or "").strip()
     if reason == "BUG":
-        return {"label": "kernel BUG", "oops": "kernel-bug"}
-    if reason:
-        return {"label": f"Internal error: Oops - {reason}", "oops": slug(reason)}
-    return {"label": "Internal error: Oops", "oops": "oops"}
+        return {"oops": "kernel-bug"}
+    return {"oops": slug(reason) if reason else "oops"}
 
 
 _OFFSET_RE = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+(?:\s+\[[\w-]+\])?")
@@ -336,6 +326,15 @@ PATTERNS: tuple[Pattern, ...] = (
         end=End.TRACE,
     ),
     Pattern(
+        "arm64-user-access",
+        BugClass.BUG,
+        _c(r"Unable to handle kernel access to user memory"),
+        title="BUG: unable to handle kernel access to user memory in {frame}",
+        kind="user-access",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
         "arm64-paging-request",
         BugClass.BUG,
         _c(r"Unable to handle kernel (?P<what>.+?) at virtual address"),
@@ -354,6 +353,16 @@ PATTERNS: tuple[Pattern, ...] = (
         end=End.TRACE,
         skip=("list",),
     ),
+    # hardened usercopy's BUG(): the copy's caller, as its WARNING form
+    Pattern(
+        "usercopy-bug",
+        BugClass.BUG,
+        _c(r"kernel BUG at (?P<file>(?:\S*/)?mm/usercopy\.c):\d+"),
+        title="BUG: bad usercopy in {frame}",
+        kind="bad-usercopy",
+        end=End.TRACE,
+        skip=("usercopy",),
+    ),
     Pattern(
         "kernel-bug",
         BugClass.BUG,
@@ -362,6 +371,8 @@ PATTERNS: tuple[Pattern, ...] = (
         kind="kernel-bug",
         stack="fault-site",
         end=End.TRACE,
+        # the skb helpers BUG_ON() their caller's misuse
+        skip=("skb",),
     ),
     # x86: a fault while delivering a fault, usually a kernel stack overrun;
     # die("double fault") follows with the RIP, and an empty Call Trace when
@@ -400,7 +411,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "arm32-unhandled-fault",
         BugClass.BUG,
         _c(r"Unhandled fault: (?P<what>.+?) \(0x[0-9a-f]+\) at 0x[0-9a-f]+"),
-        title="unhandled fault in {frame}",
+        title="Unhandled fault in {frame}",
         kind="unhandled-fault",
         stack="fault-site",
         end=End.TRACE,
@@ -410,7 +421,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "arm64-oops",
         BugClass.BUG,
         _c(r"Internal error: (?:Oops(?: - (?P<reason>[^:]+?))?)?: "),
-        title="{label} in {frame}",
+        title="Internal error in {frame}",
         kind="{oops}",
         stack="fault-site",
         end=End.TRACE,
@@ -449,16 +460,16 @@ PATTERNS: tuple[Pattern, ...] = (
         _c(r"BUG: scheduling while atomic"),
         title="BUG: scheduling while atomic in {frame}",
         kind="scheduling-while-atomic",
-        skip=("scheduler",),
+        skip=("schedule",),
     ),
     Pattern(
         "spinlock",
         BugClass.BUG,
         _c(
-            r"BUG: spinlock (?P<what>lockup suspected|already unlocked|recursion|bad magic"
-            r"|wrong owner|wrong CPU)"
+            r"BUG: (?P<lock>spinlock|rwlock) (?P<what>lockup suspected|already unlocked"
+            r"|recursion|cpu recursion|bad magic|wrong owner|wrong CPU|trylock failure on UP)"
         ),
-        title="BUG: spinlock {what} in {frame}",
+        title="BUG: {lock} {what} in {frame}",
         kind="spinlock",
         skip=("spinlock",),
     ),
@@ -538,14 +549,16 @@ PATTERNS: tuple[Pattern, ...] = (
         marker=_c(r"leaving the kernel with locks still held"),
         needs_stack=False,
     ),
+    # x86 kernels have reported a bad wait context as a WARNING in lockdep.c,
+    # arm ones with this banner; the reference titles both as the WARNING,
+    # named from the Call Trace, so that one bug has one title
     Pattern(
         "invalid-wait-context",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"Invalid wait context"),
-        title="BUG: Invalid wait context in {frame}",
+        title="WARNING: locking bug in {frame}",
         kind="invalid-wait-context",
-        stack="lockdep",
-        marker=_c(r"is trying to lock"),
+        skip=("lockdep-warning",),
         tail=_c(r"^stack backtrace:"),
     ),
     # "[ BUG: task/12 still has locks held! ]" (old), "WARNING: task/12 still
@@ -680,6 +693,7 @@ PATTERNS: tuple[Pattern, ...] = (
         kind="{bug}",
         end=End.BANNER,
         fields=_ubsan_fields,
+        skip=("ubsan",),
     ),
     Pattern(
         "warning",
