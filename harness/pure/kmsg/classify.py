@@ -67,6 +67,8 @@ class End(StrEnum):
 #               frame that neither schedules nor waits
 #   backtrace   the kmemleak allocation backtrace
 #   slub        the object's allocation track ("Allocated in"), then the Call Trace
+#   page-owner  the stack under "page last allocated" (page_owner), if printed
+#   marker-line the function the row's marker regex captures ("last function:")
 #   none        no frame in the title
 
 
@@ -192,6 +194,7 @@ _REFINE_WARNING = (
     (_c(r"(?:^|/)fs/proc/generic\.c proc_register"), "warning-proc"),
     (_c(r"(?:^|/)kernel/locking/lockdep\.c .*lock_"), "warning-locking"),
     (_c(r"(?:^|/)mm/.*\.c k?.?malloc"), "warning-kmalloc"),
+    (_c(r"(?:^|/)mm/vmalloc\.c .*__vmalloc_node"), "warning-zero-size-vmalloc"),
     (_c(r" usb_submit_urb"), "warning-usb-submit-urb"),
 )
 
@@ -631,7 +634,7 @@ PATTERNS: tuple[Pattern, ...] = (
         BugClass.BUG,
         _c(
             r"BUG: (?P<what>Bad rss-counter state|non-zero nr_ptes on freeing mm"
-            r"|non-zero nr_pmds on freeing mm|Bad page state|Bad page map|workqueue lockup)"
+            r"|non-zero nr_pmds on freeing mm|Bad page map|workqueue lockup)"
         ),
         title="BUG: {what}",
         kind="{what_slug}",
@@ -639,6 +642,51 @@ PATTERNS: tuple[Pattern, ...] = (
         needs_stack=False,
         frame_in_title=False,
         fields=lambda groups, following: {"what_slug": slug(groups["what"])},
+    ),
+    # bad_page(): the page's last allocation (page_owner) says whose it was;
+    # without page_owner there is no place to name
+    Pattern(
+        "bad-page",
+        BugClass.BUG,
+        _c(r"BUG: Bad page (?P<what>state|cache)"),
+        title="BUG: Bad page {what} in {frame}",
+        kind="bad-page-{what}",
+        stack="page-owner",
+        needs_stack=False,
+        skip=("bad-page",),
+    ),
+    # The filesystem and device are left out: loop0/loop1 would split one bug.
+    Pattern(
+        "dentry-in-use",
+        BugClass.BUG,
+        _c(r"BUG: Dentry .* still in use \(\d+\) \[(?P<op>unmount) of"),
+        title="BUG: Dentry still in use in {op}",
+        kind="dentry-in-use",
+        stack="none",
+        needs_stack=False,
+        frame_in_title=False,
+    ),
+    # a work item returned with a lock held or preemption off: the report
+    # names the work function on its "last function:" line
+    Pattern(
+        "workqueue-leak",
+        BugClass.BUG,
+        _c(r"BUG: workqueue leaked lock or atomic"),
+        title="BUG: workqueue leaked lock or atomic in {frame}",
+        kind="workqueue-leak",
+        stack="marker-line",
+        needs_stack=False,
+        marker=_c(r"last function: (?P<func>[A-Za-z0-9_]+)"),
+    ),
+    # the vmap'ed stack's guard page: a recursion, named like a stall
+    Pattern(
+        "stack-guard-page",
+        BugClass.BUG,
+        _c(r"BUG: .*stack guard page was hit at"),
+        title="BUG: stack guard page was hit in {frame}",
+        kind="stack-guard-page",
+        stack="stall",
+        end=End.TRACE,
     ),
     Pattern(
         "bug",
@@ -733,6 +781,17 @@ PATTERNS: tuple[Pattern, ...] = (
     _warning("warning-proc", "WARNING: proc registration bug in {frame}", ("proc",)),
     _warning("warning-locking", "WARNING: locking bug in {frame}", ("lockdep-warning",)),
     _warning("warning-kmalloc", "WARNING: kmalloc bug in {frame}", ("kmalloc",)),
+    _warning("warning-zero-size-vmalloc", "WARNING: zero-size vmalloc in {frame}", ()),
+    # lockdep's nest_lock check: the WARN's own line says no more than this
+    Pattern(
+        "nested-lock",
+        BugClass.LOCKDEP,
+        _c(r"WARNING: Nested lock was not taken"),
+        title="WARNING: nested lock was not taken in {frame}",
+        kind="nested-lock-not-taken",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
     _warning("warning-usb-submit-urb", "WARNING in {frame}/usb_submit_urb", ("usb-submit",)),
     Pattern(
         "hung-task",
@@ -746,6 +805,15 @@ PATTERNS: tuple[Pattern, ...] = (
         stack="hung",
         skip=("scheduler",),
     ),
+    # a task SIGKILLed long ago that still has not exited
+    Pattern(
+        "task-cant-die",
+        BugClass.HUNG_TASK,
+        _c(r"INFO: task (?P<comm>.+):(?P<pid>\d+) can't die for more than (?P<secs>\d+) seconds"),
+        title="INFO: task can't die in {frame}",
+        kind="task-cant-die",
+        skip=("schedule",),
+    ),
     Pattern(
         "rcu-stall",
         BugClass.RCU_STALL,
@@ -757,6 +825,28 @@ PATTERNS: tuple[Pattern, ...] = (
         kind="rcu-stall",
         stack="stall",
         skip=("stall",),
+    ),
+    # the end-of-stack magic found overwritten when scheduling: an overrun,
+    # named like a stall (the recursion's entry point)
+    Pattern(
+        "corrupted-stack-end",
+        BugClass.PANIC,
+        _c(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
+        title="kernel panic: corrupted stack end in {frame}",
+        kind="corrupted-stack-end",
+        stack="stall",
+        end=End.PANIC,
+        skip=("stack-end",),
+    ),
+    Pattern(
+        "stack-overflow",
+        BugClass.PANIC,
+        _c(r"Kernel panic - not syncing: kernel stack overflow"),
+        title="kernel stack overflow in {frame}",
+        kind="kernel-stack-overflow",
+        stack="stall",
+        end=End.PANIC,
+        skip=("bad-stack",),
     ),
     # the stack protector's canary found overwritten on return from F
     Pattern(

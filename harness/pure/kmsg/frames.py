@@ -483,6 +483,15 @@ EXTRA_RULES: dict[str, SkipRule] = {
         ),
         _words("spinlock", "spin_", "_lock", "_unlock"),
         _words("schedule", "schedule"),
+        # a corrupted stack end is found by the scheduler and its irq return
+        _words("stack-end", "schedule", "retint_kernel"),
+        _words("bad-stack", "bad_stack"),
+        # bad_page(): the page allocator and page-cache paths it was freed by
+        _words(
+            "bad-page",
+            r"(?:free|put|get|update|release)_page", "free_unref", r"^_*folio",
+            "truncate_inode_pages", "page_frag_free", "alloc", "vmap", "page_owner",
+        ),
         _words("skb", r"^skb_"),
         _words("ubsan", "ubsan", "overflow"),
         _words("preempt", "preemption", "preempt", "debug_", "processor_id", "this_cpu"),

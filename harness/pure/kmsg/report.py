@@ -662,6 +662,17 @@ def _guilty(
         calls = _first(sections, "call-trace")
         if calls is not None:
             candidates.append(("call-trace", calls.frames))
+    elif strategy == "page-owner":
+        for s in sections:
+            if s.kind == "aux" and texts[s.line].lstrip().startswith("page last allocated"):
+                candidates.append(("page-owner", s.frames))
+                break
+    elif strategy == "marker-line":
+        m = next((m for t in texts[at + 1 :] if pattern.marker and (m := pattern.marker.search(t))),
+                 None)
+        last = parse_frame(m.group("func") + "+0x0/0x0") if m is not None else None
+        if last is not None:
+            candidates.append(("marker-line", [last]))
     elif strategy == "backtrace":
         bt = _first(sections, "backtrace")
         if bt is not None:
