@@ -413,7 +413,8 @@ CASES = [
         "BUG: workqueue leaked lock or atomic in vivid_work_fn",
     ),
     (
-        "BUG: TASK stack guard page was hit at ffffc90000a5ff58 (stack is ffffc90000a60000..ffffc90000a68000)\n"
+        "BUG: TASK stack guard page was hit at ffffc90000a5ff58 "
+        "(stack is ffffc90000a60000..ffffc90000a68000)\n"
         "stack guard page: 0000 [#1] PREEMPT SMP\n",
         "vivid_recurse+0x1/0x2\n vivid_recurse+0x1/0x2",
         END,
@@ -422,7 +423,8 @@ CASES = [
     ),
     (
         "BUG: Bad page state in process vivid-000-vid-c  pfn:0a3c1\n"
-        "page last allocated via order 0, migratetype Unmovable, gfp_mask 0xcc0(GFP_KERNEL), pid 77\n"
+        "page last allocated via order 0, migratetype Unmovable, gfp_mask 0xcc0(GFP_KERNEL),"
+        " pid 77\n"
         " post_alloc_hook+0x1/0x2\n get_page_from_freelist+0x1/0x2\n"
         " __alloc_pages+0x1/0x2\n vb2_dma_sg_alloc+0x1/0x2 [videobuf2_dma_sg]\n"
         " vivid_buf_prepare+0x1/0x2 [vivid]\n"
