@@ -142,7 +142,7 @@ CASES = [
         "kfree+0x1/0x2",
         END,
         BugClass.BUG,
-        "Internal error: Oops - undefined instruction in vivid_thread_vid_cap",
+        "Internal error in vivid_thread_vid_cap",
     ),
     (
         "kernel BUG at drivers/media/common/videobuf2/videobuf2-core.c:1234!\n"
@@ -180,7 +180,8 @@ CASES = [
         " schedule_timeout+0x1/0x2\n msleep+0x1/0x2",
         "",
         BugClass.BUG,
-        "BUG: scheduling while atomic in vivid_thread_vid_cap",
+        # only the scheduler is passed over, not the sleep that called it
+        "BUG: scheduling while atomic in msleep",
     ),
     # list and refcount
     (
@@ -226,8 +227,8 @@ CASES = [
         "debug_object_activate+0x1/0x2\n __queue_work+0x1/0x2\n queue_work_on+0x1/0x2",
         END,
         BugClass.ODEBUG,
-        # the reference's ODEBUG words pass over debug_* and *work_*, not __queue_work
-        "WARNING: ODEBUG bug in __queue_work",
+        # debug_* and the workqueue's own queue_work functions are passed over
+        "WARNING: ODEBUG bug in vivid_thread_vid_cap",
     ),
     (
         f"{'=' * 80}\nUBSAN: array-index-out-of-bounds in drivers/media/x.c:12:3\n"
@@ -243,7 +244,7 @@ CASES = [
         "ubsan_epilogue+0x1/0x2",
         "=" * 80,
         BugClass.UBSAN,
-        "UBSAN: array-index-out-of-bounds in vivid_thread_vid_cap",
+        "UBSAN: undefined-behaviour in vivid_thread_vid_cap",
     ),
     (
         "------------[ cut here ]------------\n"
@@ -383,6 +384,64 @@ CASES = [
         "",
         BugClass.SLUB,
         "SLUB: Objects remaining in vivid_thread_vid_cap",
+    ),
+    # reference rows for rarer reports
+    (
+        "INFO: task vivid-000-vid-c:77 can't die for more than 143 seconds.\n"
+        "task:vivid-000-vid-c state:R  running task     stack:0     pid:77\n",
+        "__schedule+0x1/0x2\n schedule+0x1/0x2",
+        "",
+        BugClass.HUNG_TASK,
+        "INFO: task can't die in vivid_thread_vid_cap",
+    ),
+    (
+        "Kernel panic - not syncing: corrupted stack end detected inside scheduler\n",
+        "__schedule+0x1/0x2\n schedule+0x1/0x2\n vivid_recurse+0x1/0x2\n"
+        " vivid_recurse+0x1/0x2",
+        "---[ end Kernel panic - not syncing: corrupted stack end detected inside scheduler ]---",
+        BugClass.PANIC,
+        # named like a stall: the frame above the dispatch point (kthread)
+        "kernel panic: corrupted stack end in vivid_thread_vid_cap",
+    ),
+    (
+        "BUG: workqueue leaked lock or atomic: kworker/0:1/0x00000000/12\n"
+        "     last function: vivid_work_fn [vivid]\n"
+        "1 lock held by kworker/0:1/12:\n",
+        "process_one_work+0x1/0x2",
+        "",
+        BugClass.BUG,
+        "BUG: workqueue leaked lock or atomic in vivid_work_fn",
+    ),
+    (
+        "BUG: TASK stack guard page was hit at ffffc90000a5ff58 "
+        "(stack is ffffc90000a60000..ffffc90000a68000)\n"
+        "stack guard page: 0000 [#1] PREEMPT SMP\n",
+        "vivid_recurse+0x1/0x2\n vivid_recurse+0x1/0x2",
+        END,
+        BugClass.BUG,
+        "BUG: stack guard page was hit in vivid_thread_vid_cap",
+    ),
+    (
+        "BUG: Bad page state in process vivid-000-vid-c  pfn:0a3c1\n"
+        "page last allocated via order 0, migratetype Unmovable, gfp_mask 0xcc0(GFP_KERNEL),"
+        " pid 77\n"
+        " post_alloc_hook+0x1/0x2\n get_page_from_freelist+0x1/0x2\n"
+        " __alloc_pages+0x1/0x2\n vb2_dma_sg_alloc+0x1/0x2 [videobuf2_dma_sg]\n"
+        " vivid_buf_prepare+0x1/0x2 [vivid]\n"
+        "page last free pid 1 tgid 1 stack trace:\n free_unref_page+0x1/0x2\n",
+        "bad_page+0x1/0x2\n free_unref_page+0x1/0x2",
+        "",
+        BugClass.BUG,
+        # page_owner's allocation stack, past the allocator (any "alloc")
+        "BUG: Bad page state in vivid_buf_prepare",
+    ),
+    (
+        "------------[ cut here ]------------\n"
+        "WARNING: CPU: 0 PID: 77 at mm/vmalloc.c:3295 __vmalloc_node_range_noprof+0x1/0x2\n",
+        "__vmalloc_node_noprof+0x1/0x2\n vmalloc+0x1/0x2",
+        END,
+        BugClass.WARNING,
+        "WARNING: zero-size vmalloc in vivid_thread_vid_cap",
     ),
 ]
 

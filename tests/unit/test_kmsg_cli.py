@@ -30,7 +30,7 @@ def test_human_output_several_groups(capsys: pytest.CaptureFixture[str]) -> None
     assert main([str(DATA / "warning_and_rcu_stall_rpi_journal.log")]) == 0
     out = capsys.readouterr().out
     assert "[primary] WARNING in dev_watchdog  (x1)" in out
-    assert "\nINFO: rcu detected stall in dackgen  (x1)" in out
+    assert "\nINFO: rcu detected stall in ath9k_rx_tasklet  (x1)" in out
     assert "  time:      line 8, 739.813864s" in out
     assert "  task:      swapper/3 (pid 0) on CPU 3" in out
 

@@ -6,7 +6,9 @@ import pytest
 
 from harness.pure.kmsg.frames import (
     Frame,
+    canonical_func,
     choose,
+    choose_stall,
     normalise_func,
     parse_frame,
     parse_pc,
@@ -185,7 +187,14 @@ def test_clone_suffixes_are_not_part_of_the_function() -> None:
         ("do_tag_check_fault", "trap"),
         ("local_apic_timer_interrupt", "irq-entry"),
         ("usb_submit_urb", "usb"),
-        ("__down_common", "locking"),  # the reference's words match inside names
+        ("down_read_killable", "locking"),  # the reference's words match inside names
+        ("__rb_erase_color", "list"),  # rb_erase warns for the caller's bad node
+        ("rb_erase", "list"),
+        ("kobject_release", "teardown"),  # kobject_* and put_device: their caller
+        ("put_device", "teardown"),
+        ("__queue_work", "teardown"),
+        ("vb2_vmalloc_alloc", "alloc-words"),  # the reference's k?v?[mzc]alloc, anywhere
+        ("do_read_cache_folio", "alloc-words"),
         ("vsnprintf", "printk"),
         ("debug_print_object", "report"),
         ("__debug_check_no_obj_freed", "report"),
@@ -218,8 +227,8 @@ def test_machinery_is_skipped(func: str, rule: str) -> None:
         "console_lock",
         "process_one_work",  # a crash inside the workqueue core is its own
         "kthread",
-        "put_device",  # the reference blames teardown's callers only for these
-        "kobject_release",
+        "tcp_shutdown",  # "down" is skipped only as the rwsem calls the reference names
+        "__down_common",
     ],
 )
 def test_driver_frames_are_eligible(func: str) -> None:
@@ -315,3 +324,36 @@ def test_irq_markers_on_the_line_of_a_frame() -> None:
     assert f is not None and f.func == "dump_stack"
     f = parse_frame(" <EOI>  [<ffffffff81065a56>] ? native_safe_halt+0x6/0x10")
     assert f is not None and f.func == "native_safe_halt" and f.questionable
+
+
+@pytest.mark.parametrize(
+    ("func", "name"),
+    [
+        ("__x64_sys_ioctl", "sys_ioctl"),  # one prefix off, the shortest result
+        ("__do_sys_reboot", "reboot"),
+        ("__se_sys_bpf", "bpf"),
+        ("ksys_write", "write"),
+        ("____sys_sendmsg", "sendmsg"),
+        ("SyS_ioctl", "ioctl"),
+        ("sys_imageblit", "imageblit"),
+        ("__arm64_sys_openat", "sys_openat"),
+        ("vimc_capture_open", "vimc_capture_open"),
+        ("sysfs_kf_write", "sysfs_kf_write"),
+    ],
+)
+def test_canonical_names_drop_syscall_wrappers(func: str, name: str) -> None:
+    assert canonical_func(func) == name
+
+
+def test_stall_anchor_found_among_skipped_entry_frames() -> None:
+    # do_syscall_64 is entry machinery here, yet it is where the reference's
+    # anchor is: the frame above it names the stall
+    choice = choose_stall(
+        _frames(" vivid_loop+0x1/0x2", " __x64_sys_vivid+0x1/0x2", " do_syscall_64+0x1/0x2")
+    )
+    assert choice.frame is not None and choice.frame.func == "__x64_sys_vivid"
+
+
+def test_stall_in_smp_call_function_is_one_bucket() -> None:
+    choice = choose_stall(_frames(" smp_call_function_many_cond+0x1/0x2", " on_each_cpu+0x1/0x2"))
+    assert choice.frame is not None and choice.frame.func == "smp_call_function"

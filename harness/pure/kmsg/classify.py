@@ -67,6 +67,8 @@ class End(StrEnum):
 #               frame that neither schedules nor waits
 #   backtrace   the kmemleak allocation backtrace
 #   slub        the object's allocation track ("Allocated in"), then the Call Trace
+#   page-owner  the stack under "page last allocated" (page_owner), if printed
+#   marker-line the function the row's marker regex captures ("last function:")
 #   none        no frame in the title
 
 
@@ -101,16 +103,6 @@ def _c(rx: str) -> re.Pattern[str]:
 # "Read of size 8 at addr", or with hardware tags (arm64 MTE, which knows no
 # size) "Write at addr"
 _ACCESS_RE = re.compile(r"^\s*(Read|Write) (?:of size (\d+) )?at addr")
-_UBSAN_OLD = (
-    (re.compile(r"index .* is out of range"), "array-index-out-of-bounds"),
-    (re.compile(r"shift exponent|left shift of"), "shift-out-of-bounds"),
-    (re.compile(r"signed integer overflow"), "signed-integer-overflow"),
-    (re.compile(r"load of value"), "invalid-load"),
-    (re.compile(r"division (?:by zero|of)"), "division-overflow"),
-    (re.compile(r"null pointer"), "null-ptr-deref"),
-    (re.compile(r"misaligned address"), "misaligned-access"),
-    (re.compile(r"object size"), "object-size-mismatch"),
-)
 _NUMBERS_RE = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-fA-F]{8,}\b|\d+")
 
 
@@ -131,20 +123,20 @@ def _kasan_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[s
 def _ubsan_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
     bug = groups["bug"]
     if not re.fullmatch(r"[a-z][a-z0-9-]*", bug):
-        # Before 5.x every UBSAN report said "Undefined behaviour"; the kind
-        # is in the next line.
-        detail = following[0] if following else ""
-        bug = next((name for rx, name in _UBSAN_OLD if rx.search(detail)), slug(bug))
+        # Before 5.x every UBSAN report said "Undefined behaviour" and named
+        # the kind only on the next line; the reference titles them all
+        # "undefined-behaviour", and so does this.
+        bug = slug(bug)
     return {"bug": bug}
 
 
 def _oops_fields(groups: Mapping[str, str], following: Sequence[str]) -> dict[str, str]:
+    # Alone (its "Unable to handle" or "kernel BUG at" line lost), the
+    # reference titles every arm Oops "Internal error in F"
     reason = (groups.get("reason") or "").strip()
     if reason == "BUG":
-        return {"label": "kernel BUG", "oops": "kernel-bug"}
-    if reason:
-        return {"label": f"Internal error: Oops - {reason}", "oops": slug(reason)}
-    return {"label": "Internal error: Oops", "oops": "oops"}
+        return {"oops": "kernel-bug"}
+    return {"oops": slug(reason) if reason else "oops"}
 
 
 _OFFSET_RE = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+(?:\s+\[[\w-]+\])?")
@@ -202,6 +194,7 @@ _REFINE_WARNING = (
     (_c(r"(?:^|/)fs/proc/generic\.c proc_register"), "warning-proc"),
     (_c(r"(?:^|/)kernel/locking/lockdep\.c .*lock_"), "warning-locking"),
     (_c(r"(?:^|/)mm/.*\.c k?.?malloc"), "warning-kmalloc"),
+    (_c(r"(?:^|/)mm/vmalloc\.c .*__vmalloc_node"), "warning-zero-size-vmalloc"),
     (_c(r" usb_submit_urb"), "warning-usb-submit-urb"),
 )
 
@@ -336,6 +329,15 @@ PATTERNS: tuple[Pattern, ...] = (
         end=End.TRACE,
     ),
     Pattern(
+        "arm64-user-access",
+        BugClass.BUG,
+        _c(r"Unable to handle kernel access to user memory"),
+        title="BUG: unable to handle kernel access to user memory in {frame}",
+        kind="user-access",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
+    Pattern(
         "arm64-paging-request",
         BugClass.BUG,
         _c(r"Unable to handle kernel (?P<what>.+?) at virtual address"),
@@ -354,6 +356,16 @@ PATTERNS: tuple[Pattern, ...] = (
         end=End.TRACE,
         skip=("list",),
     ),
+    # hardened usercopy's BUG(): the copy's caller, as its WARNING form
+    Pattern(
+        "usercopy-bug",
+        BugClass.BUG,
+        _c(r"kernel BUG at (?P<file>(?:\S*/)?mm/usercopy\.c):\d+"),
+        title="BUG: bad usercopy in {frame}",
+        kind="bad-usercopy",
+        end=End.TRACE,
+        skip=("usercopy",),
+    ),
     Pattern(
         "kernel-bug",
         BugClass.BUG,
@@ -362,6 +374,8 @@ PATTERNS: tuple[Pattern, ...] = (
         kind="kernel-bug",
         stack="fault-site",
         end=End.TRACE,
+        # the skb helpers BUG_ON() their caller's misuse
+        skip=("skb",),
     ),
     # x86: a fault while delivering a fault, usually a kernel stack overrun;
     # die("double fault") follows with the RIP, and an empty Call Trace when
@@ -400,7 +414,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "arm32-unhandled-fault",
         BugClass.BUG,
         _c(r"Unhandled fault: (?P<what>.+?) \(0x[0-9a-f]+\) at 0x[0-9a-f]+"),
-        title="unhandled fault in {frame}",
+        title="Unhandled fault in {frame}",
         kind="unhandled-fault",
         stack="fault-site",
         end=End.TRACE,
@@ -410,7 +424,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "arm64-oops",
         BugClass.BUG,
         _c(r"Internal error: (?:Oops(?: - (?P<reason>[^:]+?))?)?: "),
-        title="{label} in {frame}",
+        title="Internal error in {frame}",
         kind="{oops}",
         stack="fault-site",
         end=End.TRACE,
@@ -449,16 +463,16 @@ PATTERNS: tuple[Pattern, ...] = (
         _c(r"BUG: scheduling while atomic"),
         title="BUG: scheduling while atomic in {frame}",
         kind="scheduling-while-atomic",
-        skip=("scheduler",),
+        skip=("schedule",),
     ),
     Pattern(
         "spinlock",
         BugClass.BUG,
         _c(
-            r"BUG: spinlock (?P<what>lockup suspected|already unlocked|recursion|bad magic"
-            r"|wrong owner|wrong CPU)"
+            r"BUG: (?P<lock>spinlock|rwlock) (?P<what>lockup suspected|already unlocked"
+            r"|recursion|cpu recursion|bad magic|wrong owner|wrong CPU|trylock failure on UP)"
         ),
-        title="BUG: spinlock {what} in {frame}",
+        title="BUG: {lock} {what} in {frame}",
         kind="spinlock",
         skip=("spinlock",),
     ),
@@ -538,14 +552,16 @@ PATTERNS: tuple[Pattern, ...] = (
         marker=_c(r"leaving the kernel with locks still held"),
         needs_stack=False,
     ),
+    # x86 kernels have reported a bad wait context as a WARNING in lockdep.c,
+    # arm ones with this banner; the reference titles both as the WARNING,
+    # named from the Call Trace, so that one bug has one title
     Pattern(
         "invalid-wait-context",
         BugClass.LOCKDEP,
         _c(_LOCKDEP_PREFIX + r"Invalid wait context"),
-        title="BUG: Invalid wait context in {frame}",
+        title="WARNING: locking bug in {frame}",
         kind="invalid-wait-context",
-        stack="lockdep",
-        marker=_c(r"is trying to lock"),
+        skip=("lockdep-warning",),
         tail=_c(r"^stack backtrace:"),
     ),
     # "[ BUG: task/12 still has locks held! ]" (old), "WARNING: task/12 still
@@ -618,7 +634,7 @@ PATTERNS: tuple[Pattern, ...] = (
         BugClass.BUG,
         _c(
             r"BUG: (?P<what>Bad rss-counter state|non-zero nr_ptes on freeing mm"
-            r"|non-zero nr_pmds on freeing mm|Bad page state|Bad page map|workqueue lockup)"
+            r"|non-zero nr_pmds on freeing mm|Bad page map|workqueue lockup)"
         ),
         title="BUG: {what}",
         kind="{what_slug}",
@@ -626,6 +642,51 @@ PATTERNS: tuple[Pattern, ...] = (
         needs_stack=False,
         frame_in_title=False,
         fields=lambda groups, following: {"what_slug": slug(groups["what"])},
+    ),
+    # bad_page(): the page's last allocation (page_owner) says whose it was;
+    # without page_owner there is no place to name
+    Pattern(
+        "bad-page",
+        BugClass.BUG,
+        _c(r"BUG: Bad page (?P<what>state|cache)"),
+        title="BUG: Bad page {what} in {frame}",
+        kind="bad-page-{what}",
+        stack="page-owner",
+        needs_stack=False,
+        skip=("bad-page",),
+    ),
+    # The filesystem and device are left out: loop0/loop1 would split one bug.
+    Pattern(
+        "dentry-in-use",
+        BugClass.BUG,
+        _c(r"BUG: Dentry .* still in use \(\d+\) \[(?P<op>unmount) of"),
+        title="BUG: Dentry still in use in {op}",
+        kind="dentry-in-use",
+        stack="none",
+        needs_stack=False,
+        frame_in_title=False,
+    ),
+    # a work item returned with a lock held or preemption off: the report
+    # names the work function on its "last function:" line
+    Pattern(
+        "workqueue-leak",
+        BugClass.BUG,
+        _c(r"BUG: workqueue leaked lock or atomic"),
+        title="BUG: workqueue leaked lock or atomic in {frame}",
+        kind="workqueue-leak",
+        stack="marker-line",
+        needs_stack=False,
+        marker=_c(r"last function: (?P<func>[A-Za-z0-9_]+)"),
+    ),
+    # the vmap'ed stack's guard page: a recursion, named like a stall
+    Pattern(
+        "stack-guard-page",
+        BugClass.BUG,
+        _c(r"BUG: .*stack guard page was hit at"),
+        title="BUG: stack guard page was hit in {frame}",
+        kind="stack-guard-page",
+        stack="stall",
+        end=End.TRACE,
     ),
     Pattern(
         "bug",
@@ -680,6 +741,7 @@ PATTERNS: tuple[Pattern, ...] = (
         kind="{bug}",
         end=End.BANNER,
         fields=_ubsan_fields,
+        skip=("ubsan",),
     ),
     Pattern(
         "warning",
@@ -719,6 +781,17 @@ PATTERNS: tuple[Pattern, ...] = (
     _warning("warning-proc", "WARNING: proc registration bug in {frame}", ("proc",)),
     _warning("warning-locking", "WARNING: locking bug in {frame}", ("lockdep-warning",)),
     _warning("warning-kmalloc", "WARNING: kmalloc bug in {frame}", ("kmalloc",)),
+    _warning("warning-zero-size-vmalloc", "WARNING: zero-size vmalloc in {frame}", ()),
+    # lockdep's nest_lock check: the WARN's own line says no more than this
+    Pattern(
+        "nested-lock",
+        BugClass.LOCKDEP,
+        _c(r"WARNING: Nested lock was not taken"),
+        title="WARNING: nested lock was not taken in {frame}",
+        kind="nested-lock-not-taken",
+        stack="fault-site",
+        end=End.TRACE,
+    ),
     _warning("warning-usb-submit-urb", "WARNING in {frame}/usb_submit_urb", ("usb-submit",)),
     Pattern(
         "hung-task",
@@ -732,6 +805,15 @@ PATTERNS: tuple[Pattern, ...] = (
         stack="hung",
         skip=("scheduler",),
     ),
+    # a task SIGKILLed long ago that still has not exited
+    Pattern(
+        "task-cant-die",
+        BugClass.HUNG_TASK,
+        _c(r"INFO: task (?P<comm>.+):(?P<pid>\d+) can't die for more than (?P<secs>\d+) seconds"),
+        title="INFO: task can't die in {frame}",
+        kind="task-cant-die",
+        skip=("schedule",),
+    ),
     Pattern(
         "rcu-stall",
         BugClass.RCU_STALL,
@@ -743,6 +825,28 @@ PATTERNS: tuple[Pattern, ...] = (
         kind="rcu-stall",
         stack="stall",
         skip=("stall",),
+    ),
+    # the end-of-stack magic found overwritten when scheduling: an overrun,
+    # named like a stall (the recursion's entry point)
+    Pattern(
+        "corrupted-stack-end",
+        BugClass.PANIC,
+        _c(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
+        title="kernel panic: corrupted stack end in {frame}",
+        kind="corrupted-stack-end",
+        stack="stall",
+        end=End.PANIC,
+        skip=("stack-end",),
+    ),
+    Pattern(
+        "stack-overflow",
+        BugClass.PANIC,
+        _c(r"Kernel panic - not syncing: kernel stack overflow"),
+        title="kernel stack overflow in {frame}",
+        kind="kernel-stack-overflow",
+        stack="stall",
+        end=End.PANIC,
+        skip=("bad-stack",),
     ),
     # the stack protector's canary found overwritten on return from F
     Pattern(

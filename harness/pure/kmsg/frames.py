@@ -286,18 +286,25 @@ SKIP_RULES: tuple[SkipRule, ...] = (
             r"^arch_trigger_cpumask_backtrace", r"^rcu_dump_cpu_stacks$", r"^dump_cpu_task$",
             r"^sched_show_task$", r"^print_cpu_stall", r"^check_cpu_stall$",
             r"^watchdog_timer_fn$", r"^debug_check_no_locks_freed$",
+            # stack walkers and dumpers
+            "show_stack", "walk_stack", "warn_bogus", "print_tainted", r"^get_taint$",
+            "stack_trace_consume_entry", "arch_stack_walk", "stack_trace_save",
+            "hex_dump_to_buffer", "print_hex_dump", "assertfail",
         ),
     ),
     _words(
         "sanitizer",
         "__sanitizer", "__asan", "kasan", "__msan", "kmsan", "check_memory_region",
-        "read_word_at_a_time", "kcsan", "__tsan", r"^_*kfence_",
+        "read_word_at_a_time", "kcsan", "__tsan", r"^_*kfence_", "hwasan",
+        r"(?:read|write)_once_.*nocheck", "check_object", "__phys_addr",
         r"^save_stack", r"^stack_trace_save", r"^set_track", r"^kmemleak_",
         r"^poison_slab_object$", r"^metadata_access_",
     ),
     _words(
         "trap",
-        "invalid_op", "do_error", "_trap", "program_check_exception", "program_check_common",
+        "invalid_op", "do_error", r"_trap$|do_trap", "program_check_exception",
+        "program_check_common", r"do_(?:kernel|translation)_fault", "do_mem_abort",
+        "el1_abort", r"el1h_64_sync(?:_handler)?",
         r"^asm_exc_", r"^exc_(?!nmi)", r"^do_(?:page_fault|user_addr_fault|kern_addr_fault)$",
         r"^do_(?:general_protection|mem_abort|translation_fault|bad_area|debug_exception)$",
         r"^__do_page_fault$", r"^page_fault_oops$", r"^kernelmode_fixup_or_oops$",
@@ -317,8 +324,12 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "lockdep", "perf_trace", "lock_acquire", "lock_release", "lock_class",
         "reacquire_held_locks", "spin_lock", "spin_trylock", "spin_unlock",
         "raw_read_lock", "raw_read_trylock", "raw_write_lock", "raw_write_trylock",
-        "down", "up_read", "up_write", "mutex_lock", "mutex_trylock", "mutex_unlock",
-        "mutex_remove_waiter", "osq_lock", "osq_unlock", "__wake_up",
+        r"^down$", "down_read", "down_write", "down_trylock", "up_read", "up_write",
+        "mutex_lock", "mutex_trylock", "mutex_unlock", r"^mutex_", "mutex_remove_waiter",
+        "owner_on_cpu", "osq_lock", "osq_unlock", "__wake_up", "read_lock", "read_trylock",
+        "write_lock", "write_trylock", "read_unlock", "write_unlock", "raw_spin_rq",
+        r"(?:reacquire|mark)_held_locks", "print_unlock", "imbalance_bug", "bh_enable",
+        "bh_disable", r"(?:trace|lockdep)_(?:hard|soft)irq", r"^(?:un)?lock_page",
         r"^do_raw_", r"^queued_(?:spin|read|write)_lock", r"^native_queued_spin",
         r"^__pv_queued_spin", r"^_*rwsem_", r"^__mutex_", r"^_*rt_mutex", r"^_*ww_mutex",
         r"^percpu_(?:down|up)_", r"^validate_chain$", r"^mark_lock", r"^mark_usage$",
@@ -329,18 +340,33 @@ SKIP_RULES: tuple[SkipRule, ...] = (
     _words(
         "refcount",
         "refcount_add", "refcount_sub", "refcount_inc", "refcount_dec", "refcount_set",
-        "refcount_read",
+        "refcount_read", r"^refcount_", r"^kref_", "ref_tracker", "seqprop_assert",
+        # atomics and bit operations: instrumented wrappers the access goes through
+        r"atomic(?:64)?_(?:dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)",
+        r"(?:set|clear|change|test)_bit",
     ),
     _words(
         "string",
         "memcpy", "memcmp", "memset", "memchr", "memmove", "strcmp", "strncmp", "strcpy",
         "strlcpy", "strncpy", "strscpy", "strlen", "strnstr", "strnlen", "strchr",
-        "copy_to_user", "copy_from_user", "put_user", "get_user",
+        "copy_to_user", "copy_from_user", "put_user", "get_user", "memdup", "strstr",
+        "strdup", "strndup", "copy_to_iter", "copy_from_iter", "copy_page_to_iter",
+        "copy_page_from_iter", "copy_folio_to_iter", r"^copyin$", r"^copyout$",
+        "__fortify_report", r"extract_(?:user|iter)_to_sg",
+        # MMIO accessors and checksums: the caller is the one doing it wrong
+        r"readb$", r"readw$", r"readl$", r"readq$", r"writeb$", r"writew$", r"writel$",
+        r"writeq$", "logic_in", "logic_out", r"^crc\d+", "crc_itu_t",
         r"^_*fortify_", r"^__(?:read|write)_overflow", r"^raw_copy_", r"^copy_user_",
         r"^rep_movs_alternative$", r"^check_copy_size$", r"^__check_object_size",
         r"^check_heap_object$", r"^usercopy_",
     ),
-    _words("list", "list_add", "list_del", "list_replace", "list_move", "list_splice"),
+    # generic containers that check their own consistency (rb_erase on a bad
+    # node, a list_del on a freed entry): the caller owns the bad node
+    _words(
+        "list",
+        "list_add", "list_del", "list_replace", "list_move", "list_splice", r"^rb_",
+        r"^__rb_", r"^klist_", r"xas_(?:start|load|find)", "rhashtable_lookup",
+    ),
     # the allocator's own functions are never the bug
     _exact(
         "allocator",
@@ -353,6 +379,15 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         r"prep_new_page", r"post_alloc_hook", r"pcpu_alloc", r"_*alloc_percpu\w*",
         r"free_percpu", r"mempool_(?:alloc|free)\w*",
     ),
+    # the reference's allocator words, wherever they occur in a name
+    _words(
+        "alloc-words",
+        "alloc_page", r"k?v?(?:m|z|c)alloc", "krealloc", "kmem_cache", "allocate_slab",
+        "slab_", r"folio_(?:alloc|unlock)", "filemap_alloc_folio", "__filemap_get_folio",
+        "find_or_create_page", "do_read_cache_folio", "read_cache_page",
+        "pagecache_get_page", "grab_cache_page_write_begin", "find_lock_entries",
+        "truncate_inode_pages_range", "ida_free", r"^kv?free$",
+    ),
     # retpolines: an indirect call goes through a thunk named after the register
     _words("thunk", "_indirect_thunk_", r"^__x86_return_thunk$"),
     _words(
@@ -361,14 +396,17 @@ SKIP_RULES: tuple[SkipRule, ...] = (
         "va_format", "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert",
         "dev_crit", "dev_emerg", r"^__dev_printk$", r"^dev_vprintk_emit$",
         r"^vsn?printf$", r"^format_decode$", r"^widen_string$",
-        r"^console_(?:unlock|flush_all|emit_next_record)$", r"^call_console_driver",
     ),
     _words(
         "teardown",
         "del_timer", "flush_work", "__cancel_work_timer", "cancel_work_sync",
         "try_to_grab_pending", "flush_workqueue", "drain_workqueue", "destroy_workqueue",
-        "finish_wait", "kthread_stop", "^complete$", "wait_for_completion",
-        "kobject_del", "kobject_put", "kobject_uevent_env", "add_uevent_var",
+        "finish_wait", "kthread_stop", "^complete$", "wait_for_completion", "queue_work",
+        "insert_work", "__queue_delayed_work", "queue_delayed_work_on", "lock_timer_base",
+        "__timer_delete_sync", "sk_stop_timer_sync", "__mod_timer", "cleanup_srcu_struct",
+        # object lifetimes: a put or a release warns for whoever dropped too many
+        "kobject_", r"^put_device$", "fast_dput", "dput", r"^iput$", r"^iput_final$",
+        r"^ihold$", "drop_nlink", "add_uevent_var",
         "get_device_parent", "device_add", "device_del", "device_unregister",
         "device_destroy", "device_release", "devres_release_all", "hwrng_unregister",
         "i2c_del_adapter", "__unregister_client", "device_for_each_child",
@@ -443,7 +481,19 @@ EXTRA_RULES: dict[str, SkipRule] = {
             "alloc", "create_object", "idr_get", "list_lru_init", "kasprintf", "kvasprintf",
             "pcpu_create", "strdup", "strndup", "memdup",
         ),
-        _words("spinlock", "spin_"),
+        _words("spinlock", "spin_", "_lock", "_unlock"),
+        _words("schedule", "schedule"),
+        # a corrupted stack end is found by the scheduler and its irq return
+        _words("stack-end", "schedule", "retint_kernel"),
+        _words("bad-stack", "bad_stack"),
+        # bad_page(): the page allocator and page-cache paths it was freed by
+        _words(
+            "bad-page",
+            r"(?:free|put|get|update|release)_page", "free_unref", r"^_*folio",
+            "truncate_inode_pages", "page_frag_free", "alloc", "vmap", "page_owner",
+        ),
+        _words("skb", r"^skb_"),
+        _words("ubsan", "ubsan", "overflow"),
         _words("preempt", "preemption", "preempt", "debug_", "processor_id", "this_cpu"),
         _words("non-static-key", "stack", "lock", "IRQ"),
         _words("stack-protector", "stack_chk"),
@@ -474,35 +524,55 @@ SYSCALL_RULE = _exact(
 # workqueue, a timer, a file operation): the reference names a stall after
 # the frame just above the first of these, so that a loop spread over
 # several functions still gets one title (syzkaller's linuxStallAnchorFrames).
+# Matched against canonical names (canonical_func): "__x64_sys_ioctl" is
+# "sys_ioctl" here, "__sys_setsockopt" is "setsockopt".
 STALL_ANCHORS = re.compile(
     "|".join(
         (
-            # generic dispatchers
+            # generic dispatchers, and some of their callers in case a name changes
             "process_one_work", "do_syscall_", "do_fast_syscall_", "sysenter_dispatch",
-            "tracesys_phase2", "netif_receive_skb", "do_softirq", "call_timer_fn",
-            "_run_timers", "run_timer_softirq", "run_ksoftirqd", "smpboot_thread_fn",
-            "kthread", "start_secondary", "cpu_startup_entry", "ret_from_fork",
+            "tracesys_phase2", "el0_svc_handler", "invoke_syscall", "ret_fast_syscall",
+            "netif_receive_skb", "do_softirq", "call_timer_fn", "_run_timers",
+            "run_timer_softirq", "hrtimer_run", "run_ksoftirqd", "smpboot_thread_fn",
+            "^kthread$", "start_secondary", "cpu_startup_entry", "ret_from_fork",
             # file operations and other discriminating syscalls
             "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read",
-            "do_iter_write", "vfs_ioctl", "ksys_ioctl", "compat_ioctl", "compat_sys_ioctl",
-            "blkdev_driver_ioctl", "blkdev_ioctl", "^call_read_iter", "^call_write_iter",
-            "do_iter_readv_writev", "^call_mmap", "mmap_region", "do_mmap", "do_dentry_open",
-            "vfs_open",
+            "do_iter_write", "call_read_iter", "call_write_iter", "new_sync_read",
+            "new_sync_write", "vfs_ioctl", "ksys_ioctl", "compat_ioctl", "compat_sys_ioctl",
+            "blkdev_driver_ioctl", "blkdev_ioctl", "do_iter_readv_writev", "^call_mmap",
+            "mmap_region", "do_mmap", "do_dentry_open", "vfs_open",
             # sockets
             "^sock_sendmsg", "^sock_recvmsg", "^sock_release", "^__sock_release",
-            "__sys_setsockopt", "kernel_setsockopt", "sock_common_setsockopt", "__sys_listen",
-            "kernel_listen", "sk_common_release", "^sock_mmap", "__sys_accept",
-            "kernel_accept", "^sock_do_ioctl", "^sock_ioctl", "^compat_sock_ioctl",
-            "^nfnetlink_rcv_msg", "^rtnetlink_rcv_msg",
-            "^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys)_"
-            "(?:socketpair|connect|ioctl)",
+            "^setsockopt$", "kernel_setsockopt", "sock_common_setsockopt", "^listen$",
+            "kernel_listen", "sk_common_release", "^sock_mmap", "^accept$", "kernel_accept",
+            "^sock_do_ioctl", "^sock_ioctl", "^compat_sock_ioctl", "^nfnetlink_rcv_msg",
+            "^rtnetlink_rcv_msg", "^netlink_dump", "^(?:sys_)?(?:socketpair|connect|ioctl)",
             # page faults, and the return to user space
-            "__do_fault", "handle_mm_fault", "do_page_fault", "^page_fault$", "__fput",
-            "task_work_run", "exit_to_usermode", "smp_call_function",
+            "__do_fault", "do_page_fault", "^page_fault$", "__fput", "task_work_run",
+            "exit_to_usermode", "smp_call_function", "tasklet_action", "tasklet_hi_action",
         )
     )
 )
-_SYSCALL_PREFIX_RE = re.compile(r"^(?:__x64_|SYSC_|SyS_|compat_SYSC_|compat_SyS_|__ia32_sys_)")
+
+# The wrappers a syscall handler is reached through differ by architecture
+# and kernel version (SyS_, __x64_sys_, __arm64_sys_, __do_sys_, ksys_ ...);
+# the reference names a frame after the shortest of its names with one of
+# these removed, in every title (sys_imageblit is "imageblit").
+SYSCALL_PREFIXES = (
+    "SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_",
+    "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_func(func: str) -> str:
+    """The name a title uses for a function: its shortest de-prefixed form."""
+    best = func
+    for prefix in SYSCALL_PREFIXES:
+        if func.startswith(prefix) and len(func) - len(prefix) < len(best):
+            best = func[len(prefix) :]
+    return best or func
+
 
 # A hung task is named after the lock it waits for when it is one of these
 # (every task stuck behind rtnl_lock is one bug); the RCU waits are one bucket.
@@ -591,31 +661,29 @@ def choose_stall(frames: Iterable[Frame], extra: Sequence[str] = ()) -> Choice:
 
     A CPU that loops is caught anywhere in the loop; the function that
     called into the loop from the syscall, work item or timer is the same
-    every time. Without an anchor, the first frame not skipped.
+    every time. Without an anchor, the first frame not skipped. Anchors are
+    looked for before the skip rules: the entry code this project skips
+    (do_syscall_64, __do_softirq) is where the reference's anchors are.
     """
-    kept: list[Frame] = []
     skipped: list[tuple[str, str]] = []
+    prev: Frame | None = None
     for frame in _eligible(frames):
         if frame.func == UNNAMED:
             continue
+        if STALL_ANCHORS.search(canonical_func(frame.func)):
+            if "smp_call_function" in frame.func:
+                # the variants below it differ; the call itself is the bucket
+                prev = Frame("smp_call_function", frame.symbol, frame.offset, frame.module,
+                             frame.line, pc=frame.pc)
+            return Choice(prev or frame, tuple(skipped))
         rule = skip_rule_for(frame.func, extra)
         if rule is not None:
             skipped.append((frame.symbol, rule))
-        else:
-            kept.append(frame)
-    if not kept:
-        return Choice(None, tuple(skipped))
-    prev = kept[0]
-    for frame in kept:
-        if STALL_ANCHORS.search(frame.symbol):
-            if "smp_call_function" in frame.func:
-                prev = frame
-            name = _SYSCALL_PREFIX_RE.sub("", prev.func)
-            if name != prev.func:
-                prev = Frame(name, prev.symbol, prev.offset, prev.module, prev.line, pc=prev.pc)
-            return Choice(prev, tuple(skipped))
+            continue
         prev = frame
-    return Choice(kept[0], tuple(skipped))
+    first = next((f for f in _eligible(frames) if f.func != UNNAMED
+                  and skip_rule_for(f.func, extra) is None), None)
+    return Choice(first, tuple(skipped))
 
 
 def choose_hung(frames: Iterable[Frame], extra: Sequence[str] = ()) -> Choice:

@@ -47,6 +47,7 @@ from harness.pure.kmsg.frames import (
     Choice,
     Frame,
     Section,
+    canonical_func,
     choose,
     choose_hung,
     choose_stall,
@@ -528,7 +529,7 @@ def _to_finding(table: LineTable, report: _Report) -> Finding:
     if pattern.fields is not None:
         fields.update(pattern.fields(header.match.groups, texts[at + 1 :]))
     choice, rule = _guilty(pattern, report, texts, sections, at)
-    frame = choice.frame.func if choice.frame is not None else None
+    frame = canonical_func(choice.frame.func) if choice.frame is not None else None
 
     template = pattern.title
     if frame is None:
@@ -661,6 +662,17 @@ def _guilty(
         calls = _first(sections, "call-trace")
         if calls is not None:
             candidates.append(("call-trace", calls.frames))
+    elif strategy == "page-owner":
+        for s in sections:
+            if s.kind == "aux" and texts[s.line].lstrip().startswith("page last allocated"):
+                candidates.append(("page-owner", s.frames))
+                break
+    elif strategy == "marker-line":
+        m = next((m for t in texts[at + 1 :] if pattern.marker and (m := pattern.marker.search(t))),
+                 None)
+        last = parse_frame(m.group("func") + "+0x0/0x0") if m is not None else None
+        if last is not None:
+            candidates.append(("marker-line", [last]))
     elif strategy == "backtrace":
         bt = _first(sections, "backtrace")
         if bt is not None:
