@@ -33,12 +33,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 _DEB_BUILD_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
+def cross_compile(kernel: Kernel) -> str:
+    """The CROSS_COMPILE prefix that builds for `kernel` on this host ("" for its own)."""
+    arch = get_arch(kernel.arch)
+    return "" if arch.name == platform.machine() else arch.cross_compile
+
+
 def make_vars(kernel: Kernel) -> tuple[str, ...]:
     """make variables that build modules for `kernel` on this host: none for the
     host's own architecture, ARCH/CROSS_COMPILE (and Debian's DEB_*_ARCH) otherwise."""
     arch = get_arch(kernel.arch)
     host = platform.machine()
-    if arch.name == host:
+    if not cross_compile(kernel):
         return ()
     build_arch = _DEB_BUILD_ARCH.get(host)
     if build_arch is None:
@@ -130,7 +136,7 @@ def for_profile(kernel: Kernel, profile: DriverProfile, patches: Sequence[Path] 
         kernel = with_module(
             kernel, kbuild=kernel.kbuild, tree=tree, module=module,
             patches=[*(PROJECT_ROOT / p for p in module.patches), *routed.get(module, ())],
-            flavour=kernel.flavour, make_vars=cross,
+            flavour=kernel.flavour, make_vars=cross, cross_compile=cross_compile(kernel),
         )
     return kernel
 

@@ -38,18 +38,18 @@ def depmod(root: Path, release: str) -> None:
 
 def build_module(
     kbuild: Path, tree: Path, module: OutOfTreeModule, patches: Sequence[Path], out: Path,
-    make_vars: Sequence[str] = (),
+    make_vars: Sequence[str] = (), cross_compile: str = "",
 ) -> list[Path]:
-    """Build `module` from `tree` against `kbuild`; return its .ko files (inside `out`)."""
+    """Build `module` from `tree` against `kbuild`; return its .ko files (inside `out`).
+    `cross_compile` is the prefix `make_vars` cross-compiles with, if any."""
     work = out / module.name
     shutil.copytree(tree / module.subdir, work)
     # Patches are written against the whole tree (a/drivers/media/...).
     apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
     config = [f"{module.config}=m"] if module.config else []
-    cross = next((v.partition("=")[2] for v in make_vars if v.startswith("CROSS_COMPILE=")), "")
     make = ["make", "-C", str(kbuild), f"M={work}", *config, *make_vars, "modules"]
     proc = subprocess.run(
-        wrap_make(kbuild, make, [out], cross),
+        wrap_make(kbuild, make, [out], cross_compile),
         capture_output=True,
         text=True,
         env={**os.environ, "LC_ALL": "C"},
@@ -72,6 +72,7 @@ def with_module(
     patches: Sequence[Path] = (),
     flavour: str | None = None,
     make_vars: Sequence[str] = (),
+    cross_compile: str = "",
 ) -> Kernel:
     """`base` with `module` rebuilt from `tree` (+ patches) in `updates/`."""
     sources = tree / module.subdir
@@ -88,7 +89,8 @@ def with_module(
         shutil.copytree(base.module_dir, moddir, copy_function=os.link, symlinks=True)
         with tempfile.TemporaryDirectory(dir=dest) as tmp:
             (moddir / "updates").mkdir(exist_ok=True)
-            for ko in build_module(kbuild, tree, module, patches, Path(tmp), make_vars):
+            for ko in build_module(kbuild, tree, module, patches, Path(tmp), make_vars,
+                                   cross_compile):
                 shutil.copy2(ko, moddir / "updates" / ko.name)
         depmod(dest, base.release)
         os.link(base.image, dest / base.image.name)
