@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from harness.host.commands import PROG
+from harness.host.commands.inputs import Parser
 from harness.pure.errors import GuestError, HarnessError
 
 # Modules under harness.host.commands, in the order `--help` lists them.
@@ -19,7 +20,7 @@ COMMANDS = ("run", "validate", "bisect", "history", "topology", "stream", "kerne
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Tear media drivers down while user space uses them."
     )
     sub = parser.add_subparsers(dest="command", required=True)

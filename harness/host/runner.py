@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.host.race_verdict import RaceFacts, judge
 from harness.host.targets.base import Target
 from harness.host.targets.qemu import Deadlines, GuestRun
 from harness.pure.errors import GuestError
@@ -70,7 +71,8 @@ class RunResult:
 
     @property
     def failed(self) -> bool:
-        return bool(self.boot_findings) or any(
+        # A run of no scenario exercised nothing: its silence is not a pass.
+        return bool(self.boot_findings) or not self.outcomes or any(
             o.verdict != Verdict.PASS for o in self.outcomes
         )
 
@@ -184,15 +186,13 @@ class RaceResult:
     boot: GuestRun
 
     @property
+    def verdict(self) -> tuple[Verdict, str]:
+        return judge(RaceFacts(self.stats, [f.title for f in self.findings], self.boot.outcome,
+                               self.boot.message))
+
+    @property
     def failed(self) -> bool:
-        return race_failed(self.stats, bool(self.findings), self.boot.outcome)
-
-
-def race_failed(stats: dict[str, Any], reported: bool, outcome: str) -> bool:
-    """A race fails on a kernel report, a stuck disruptor or worker, a guest that
-    did not finish, or a race that could not run at all."""
-    return bool(reported or stats.get("stuck_disruption") or stats.get("stuck_workers")
-                or "error" in stats or outcome != "done")
+        return self.verdict[0] != Verdict.PASS
 
 
 def run_race(target: Target, driver: str, duration: float, seed: int, workers: int,

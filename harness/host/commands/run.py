@@ -14,6 +14,9 @@ from harness.host.commands import (
     report_dir,
     target_from_args,
 )
+from harness.host.commands.inputs import at_least_one, positive_seconds
+from harness.pure.scenarios.model import NodeKind
+from harness.pure.scenarios.verdicts import Verdict
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,7 +97,9 @@ def _race(args: argparse.Namespace, profile) -> int:
         print(f"FINDING {group.first.title}{times}  [{group.signature}]")
     if result.boot.outcome != "done":
         print(f"guest {result.boot.outcome}: {result.boot.message}")
-    print("PASS: no kernel report in the race" if not result.failed else "FAIL")
+    verdict, reason = result.verdict
+    print("PASS: no kernel report in the race" if verdict == Verdict.PASS
+          else f"{verdict.upper()}: {reason}")
     return 1 if result.failed else 0
 
 
@@ -110,11 +115,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     race = p.add_argument_group("race mode")
     race.add_argument("--race", action="store_true",
                       help="workers open/ioctl/mmap/close every node while a disruptor loops")
-    race.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    race.add_argument("--duration", type=positive_seconds, default=60.0,
+                      help="seconds (default 60)")
     race.add_argument("--seed", type=int, default=1, help="seed of every random choice")
-    race.add_argument("--workers", type=int, default=3, help="worker processes (default 3)")
+    race.add_argument("--workers", type=at_least_one, default=3,
+                      help="worker processes (default 3)")
     race.add_argument("--race-mode", choices=("unbind", "rmmod"), default="unbind",
                       help="disruptor: unbind/bind or rmmod/modprobe cycles")
-    race.add_argument("--race-nodes", action="append", choices=("video", "media", "subdev"),
+    race.add_argument("--race-nodes", action="append", choices=[k.value for k in NodeKind],
                       help="node kinds the workers use (repeatable; default: all)")
     p.set_defaults(func=run)

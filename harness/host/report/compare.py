@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.host.race_verdict import judge_doc
 from harness.pure.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
 
 SIDES = ("base", "head")
@@ -195,5 +196,4 @@ def _verdicts(doc: dict[str, Any]) -> Iterator[tuple[str, Verdict]]:
     for s in doc.get("scenarios", []):
         yield s["name"], Verdict(s["verdict"])
     if doc.get("mode") == "race":
-        failed = doc.get("findings") or doc.get("outcome") != "done"
-        yield "race", Verdict.FAIL if failed else Verdict.PASS
+        yield "race", judge_doc(doc)[0]

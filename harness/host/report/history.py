@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.host.race_verdict import judge_doc
 from harness.host.report.compare import hits
 from harness.pure.scenarios.verdicts import Verdict
 
@@ -165,9 +166,8 @@ def _record(doc: dict[str, Any], command: str, label: str, report_dir: Path | st
                        else None)
             rows.append((run_id, s["name"], s["verdict"], seconds, s.get("reason", "")))
         if doc.get("mode") == "race":
-            failed = bool(doc.get("findings")) or doc.get("outcome") != "done"
-            rows.append((run_id, "race", Verdict.FAIL if failed else Verdict.PASS,
-                         doc.get("stats", {}).get("duration"), doc.get("outcome", "")))
+            verdict, reason = judge_doc(doc)
+            rows.append((run_id, "race", verdict, doc.get("stats", {}).get("duration"), reason))
         conn.executemany("INSERT INTO results VALUES (?,?,?,?,?)", rows)
         counts: dict[tuple[str, str], list[Any]] = {}
         for hit in hits(doc, "base", 1):

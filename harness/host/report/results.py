@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.host.kernels.kernel import Kernel
-from harness.host.runner import Outcome, RaceResult, RunResult, race_failed
+from harness.host.race_verdict import judge_doc
+from harness.host.runner import Outcome, RaceResult, RunResult
 from harness.pure.scenarios.record import ScenarioRecord, Status
 from harness.pure.scenarios.verdicts import Verdict
 
@@ -81,13 +82,15 @@ def write_pages(doc: dict[str, Any], report_dir: Path) -> None:
 def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
              started: float) -> dict[str, Any]:
     """results.json of a race run."""
+    verdict, reason = result.verdict
     return {"schema": SCHEMA, "tool": "v4l2-unplug", "mode": "race", "driver": driver,
             "kernel": {"flavour": kernel.flavour, "release": kernel.release,
                        "image": str(kernel.image)},
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),
             "stats": result.stats, "findings": [f.to_dict() for f in result.findings],
-            "console": str(result.boot.console_path), "outcome": result.boot.outcome}
+            "console": str(result.boot.console_path), "outcome": result.boot.outcome,
+            "message": result.boot.message, "verdict": verdict, "reason": reason}
 
 
 def race_ktap(doc: dict[str, Any]) -> str:
@@ -108,7 +111,10 @@ def race_ktap(doc: dict[str, Any]) -> str:
     for key in ("stuck_disruption", "stuck_workers"):
         if stats.get(key):
             lines.append(f"# {name}: {key.replace('_', ' ')}: {stats[key]}")
-    failed = race_failed(stats, bool(findings), doc.get("outcome", "done"))
+    verdict, reason = judge_doc(doc)
+    if reason and not findings:
+        lines.append(f"# {name}: {reason}")
+    failed = verdict != Verdict.PASS
     lines.append(f"{'not ok' if failed else 'ok'} 1 {name}")
     return "\n".join(lines) + "\n"
 
