@@ -16,6 +16,7 @@ from typing import Any
 from harness.host.race_verdict import RaceFacts, judge
 from harness.host.targets.base import Target
 from harness.host.targets.qemu import Deadlines, GuestRun
+from harness.host.targets.run import Outcome as RunOutcome
 from harness.pure.errors import GuestError
 from harness.pure.kmsg.report import Finding
 from harness.pure.scenarios.attribution import BOOT, attribute, markers
@@ -24,6 +25,19 @@ from harness.pure.scenarios.model import Scenario
 from harness.pure.scenarios.record import ScenarioRecord, Status
 from harness.pure.scenarios.verdicts import Verdict
 from harness.target.scenarios.executor import SCENARIO_DEADLINE
+
+# The verdict of a scenario whose process did not finish, by how it ended.
+ENDED: dict[Status | None, Verdict] = {Status.HANG: Verdict.HANG, Status.ERROR: Verdict.ERROR,
+                                       Status.CRASHED: Verdict.FAIL, Status.LOST: Verdict.ERROR}
+ENDED_WITH_FINDINGS = {**ENDED, Status.LOST: Verdict.FAIL}
+
+# What became of the scenario under way when a boot ended, by the boot's outcome;
+# any other outcome: the guest crashed under it.
+IN_FLIGHT = {RunOutcome.HANG: Status.HANG, RunOutcome.LOST: Status.LOST}
+
+# A scenario (or a boot that started none) cut short from outside the target
+# runs again on a fresh boot this many times before its error stands.
+LOST_RETRIES = 1
 
 
 @dataclass
@@ -35,6 +49,8 @@ class Outcome:
     boot: int = 0
     console: str = ""
     reason: str = ""
+    # Why earlier boots lost the target under it, when it ran again on a fresh one.
+    lost_before: list[str] = field(default_factory=list)
     # printk times of the agent's markers (begin, disrupt, end): the scenario's
     # steps on the kernel's clock, next to its findings' timestamps
     kernel_times: dict[str, float | None] = field(default_factory=dict)
@@ -46,9 +62,9 @@ class Outcome:
     def judge(self) -> None:
         status = self.record.status if self.record else None
         # The kernel's reports say what broke; a hang or a lost process is
-        # what it did to the scenario, so it comes after them.
-        ended = {"hang": Verdict.HANG, "error": Verdict.ERROR,
-                 "crashed": Verdict.FAIL}.get(status or "")
+        # what it did to the scenario, so it comes after them. A target lost
+        # from outside explains nothing away: with a kernel report it fails.
+        ended = (ENDED_WITH_FINDINGS if self.findings else ENDED).get(status)
         if ended is not None:
             self.verdict = ended
             titles = [f.title for f in self.findings]
@@ -92,6 +108,7 @@ def run_scenarios(
     boots: list[GuestRun] = []
     boot_findings: list[Finding] = []
     done = 0
+    lost_boots = 0  # boots lost from outside before any scenario started
     while pending:
         boot = len(boots) + 1
         deadlines = Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60,
@@ -130,32 +147,45 @@ def run_scenarios(
             elif owner in outcomes:
                 outcomes[owner].findings.append(finding)
         in_flight = [n for n in started if n not in finished]
+        again: list[Scenario] = []
         for name in finished + in_flight:
             o = outcomes[name]
             o.boot, o.console = boot, str(run.console_path)
             before = o.verdict
             if name in in_flight:
-                o.record = ScenarioRecord(
-                    name, Status.HANG if run.outcome == "hang" else Status.CRASHED,
-                    error=f"guest {run.outcome}: {run.message}")
+                o.record = ScenarioRecord(name, IN_FLIGHT.get(run.outcome, Status.CRASHED),
+                                          error=f"guest {run.outcome}: {run.message}")
             o.judge()
+            if (o.record and o.record.status == Status.LOST and o.verdict == Verdict.ERROR
+                    and len(o.lost_before) < LOST_RETRIES):
+                # Cut short from outside and the kernel said nothing: it proved
+                # nothing either way, so it runs again on a fresh boot.
+                o.lost_before.append(run.message)
+                o.verdict, o.record = Verdict.NOT_RUN, None
+                again.append(o.scenario)
+                continue
             if progress and (name in in_flight or o.verdict != before):
                 if name in in_flight:
                     done += 1
                 progress(o, done, len(scenarios))
         if not started:
+            if run.outcome == RunOutcome.LOST and lost_boots < LOST_RETRIES:
+                lost_boots += 1
+                continue
             # Nothing ran in this boot: another boot would end the same way.
-            if run.outcome == "boot-failed":
+            if run.outcome == RunOutcome.BOOT_FAILED:
                 raise GuestError(
                     f"the guest never came up ({run.message}); console: {run.console_path}",
                     console_tail=run.console_tail(), report_dir=str(report_dir),
                 )
+            why = (f"guest {run.outcome}: {run.message}" if run.outcome == RunOutcome.LOST
+                   else f"agent failed ({_agent_error(run)})")
             for s in pending:
-                outcomes[s.name].reason = f"not run: agent failed ({_agent_error(run)})"
+                outcomes[s.name].reason = f"not run: {why}"
                 outcomes[s.name].verdict = Verdict.ERROR
             break
         ran = set(started)
-        pending = [s for s in pending if s.name not in ran]
+        pending = again + [s for s in pending if s.name not in ran]
     return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings)
 
 
@@ -184,6 +214,7 @@ class RaceResult:
     stats: dict[str, Any]
     findings: list[Finding]
     boot: GuestRun
+    lost_before: list[str] = field(default_factory=list)  # why earlier boots were lost
 
     @property
     def verdict(self) -> tuple[Verdict, str]:
@@ -199,21 +230,29 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
              mode: str, report_dir: Path,
              progress: Callable[[dict[str, Any]], None] | None = None,
              kinds: list[str] | None = None) -> RaceResult:
-    """One boot of race mode; every report after the race began is its finding."""
+    """One boot of race mode (one more when something outside the guest ended
+    the first and the kernel said nothing); every report after the race began
+    is its finding."""
     from harness.pure.kmsg.report import parse_log
 
     def live(event: dict[str, Any], run: GuestRun) -> None:
         if progress and event["event"] == "race-progress":
             progress(event)
 
-    run = target.run(
-        [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
-                                   "workers": workers, "mode": mode, "kinds": kinds}}],
-        report_dir / "boot-01",
-        Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
-        on_event=live,
-    )
-    if run.outcome == "boot-failed":
+    lost_before: list[str] = []
+    while True:
+        run = target.run(
+            [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
+                                       "workers": workers, "mode": mode, "kinds": kinds}}],
+            report_dir / f"boot-{len(lost_before) + 1:02d}",
+            Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
+            on_event=live,
+        )
+        if (run.outcome != RunOutcome.LOST or len(lost_before) >= LOST_RETRIES
+                or parse_log(run.console())):
+            break
+        lost_before.append(run.message)
+    if run.outcome == RunOutcome.BOOT_FAILED:
         raise GuestError(f"the guest never came up ({run.message})",
                          console_tail=run.console_tail(), report_dir=str(report_dir))
     stats: dict[str, Any] = {}
@@ -226,4 +265,4 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)
     findings = [f for f in parse_log(console) if f.line > race_start]
-    return RaceResult(stats, findings, run)
+    return RaceResult(stats, findings, run, lost_before)

@@ -248,7 +248,7 @@ def changes(conn: sqlite3.Connection, scenario: str | None = None) -> list[Chang
     last: dict[tuple[str, str], tuple[bool, int]] = {}
     out = []
     for row in conn.execute(sql + " ORDER BY run_id", args):
-        if row["verdict"] == Verdict.NOT_RUN:
+        if not Verdict(row["verdict"]).judges_the_driver:
             continue
         run = all_runs[row["run_id"]]
         key = (row["scenario"], series_name(run))
@@ -270,7 +270,7 @@ def flaky(conn: sqlite3.Connection, scenario: str | None = None) -> list[Flaky]:
                COUNT(DISTINCT s.run_id) AS hits,
                (SELECT COUNT(*) FROM results r2 JOIN runs u2 ON u2.id = r2.run_id
                  WHERE r2.scenario = r.scenario AND u2.kernel_id = u.kernel_id
-                   AND r2.verdict != :not_run) AS total
+                   AND r2.verdict IN ({judging})) AS total
           FROM results r JOIN runs u ON u.id = r.run_id
           JOIN signatures s ON s.run_id = r.run_id AND s.scenario = r.scenario
          WHERE u.kernel_id IS NOT NULL {where}
@@ -279,7 +279,9 @@ def flaky(conn: sqlite3.Connection, scenario: str | None = None) -> list[Flaky]:
          ORDER BY r.scenario, s.signature
     """
     where = "AND r.scenario = :scenario" if scenario else ""
-    args = {"not_run": str(Verdict.NOT_RUN), "scenario": scenario}
+    judging = [v for v in Verdict if v.judges_the_driver]
+    args = {"scenario": scenario, **{f"v{i}": str(v) for i, v in enumerate(judging)}}
+    named = ", ".join(f":v{i}" for i in range(len(judging)))
     return [Flaky(r["scenario"], r["signature"], r["title"], r["hits"], r["total"],
                   f"{r['release']} kernel {r['kernel_id'][:8]}")
-            for r in conn.execute(sql.format(where=where), args)]
+            for r in conn.execute(sql.format(where=where, judging=named), args)]

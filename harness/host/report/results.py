@@ -42,6 +42,9 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
         "after": rec.after or {},
         "error": rec.error,
         "traceback": rec.traceback,
+        # The target lost from outside: the cause, which no kernel finding outweighed.
+        **({"lost": rec.error} if rec.status == Status.LOST else {}),
+        **({"lost_before": o.lost_before} if o.lost_before else {}),
     }
 
 
@@ -90,7 +93,8 @@ def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
             "duration_s": round(time.time() - started, 1),
             "stats": result.stats, "findings": [f.to_dict() for f in result.findings],
             "console": str(result.boot.console_path), "outcome": result.boot.outcome,
-            "message": result.boot.message, "verdict": verdict, "reason": reason}
+            "message": result.boot.message, "verdict": verdict, "reason": reason,
+            **({"lost_before": result.lost_before} if result.lost_before else {})}
 
 
 def race_ktap(doc: dict[str, Any]) -> str:

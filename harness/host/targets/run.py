@@ -33,6 +33,10 @@ class Outcome(enum.StrEnum):
     HANG = "hang"  # a deadline passed after the agent started
     CRASHED = "crashed"  # the events stopped after the agent started (an exit, a panic)
     BOOT_FAILED = "boot-failed"  # the agent never said `ready`
+    # Something outside the target ended the run: the emulator killed (by a
+    # user, the host's OOM killer), the connection to a board lost while the
+    # board kept running. Nothing the kernel did; the run says nothing of it.
+    LOST = "lost"
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,11 @@ class Job(Protocol):
     def why_ended(self) -> str:
         """What to say of a run whose stream ended before `done`."""
 
+    def cut_off(self) -> str | None:
+        """When the stream ended before `done`: the cause, if it lies outside
+        the target (the emulator killed, the way to the board lost while the
+        board ran on); None when the target itself went (a panic, a reset)."""
+
     def hang_evidence(self) -> None:
         """Ask the kernel for its blocked tasks and CPU stacks, before the stop."""
 
@@ -267,4 +276,8 @@ def _follow(job: Job, book: EventBook) -> None:
             result.end(Outcome.CRASHED if result.started else Outcome.BOOT_FAILED, why)
             return
         book.check(job.not_started)
+    outside = job.cut_off()
+    if outside is not None:
+        result.end(Outcome.LOST, outside)
+        return
     result.end(Outcome.CRASHED if result.started else Outcome.BOOT_FAILED, job.why_ended())
