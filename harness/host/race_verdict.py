@@ -46,6 +46,9 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule(Verdict.FAIL, lambda f: bool(f.findings), lambda f: "; ".join(f.findings)),
+    Rule(Verdict.INTERRUPTED, lambda f: f.outcome == Outcome.INTERRUPTED,
+         lambda f: f"{f.message} after {f.stats.get('cycles', 0)} cycles, "
+                   f"{f.iterations} worker iterations"),
     Rule(Verdict.HANG, lambda f: f.outcome == Outcome.HANG,
          lambda f: f"guest hang: {f.message}"),
     # The guest went away mid-race (a panic ends QEMU): the kernel's doing.

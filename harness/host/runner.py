@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.host.interrupts import Interrupted
 from harness.host.race_verdict import RaceFacts, judge
 from harness.host.targets.base import Target
 from harness.host.targets.qemu import Deadlines, GuestRun
@@ -28,12 +29,14 @@ from harness.target.scenarios.executor import SCENARIO_DEADLINE
 
 # The verdict of a scenario whose process did not finish, by how it ended.
 ENDED: dict[Status | None, Verdict] = {Status.HANG: Verdict.HANG, Status.ERROR: Verdict.ERROR,
-                                       Status.CRASHED: Verdict.FAIL, Status.LOST: Verdict.ERROR}
-ENDED_WITH_FINDINGS = {**ENDED, Status.LOST: Verdict.FAIL}
+                                       Status.CRASHED: Verdict.FAIL, Status.LOST: Verdict.ERROR,
+                                       Status.INTERRUPTED: Verdict.INTERRUPTED}
+ENDED_WITH_FINDINGS = {**ENDED, Status.LOST: Verdict.FAIL, Status.INTERRUPTED: Verdict.FAIL}
 
 # What became of the scenario under way when a boot ended, by the boot's outcome;
 # any other outcome: the guest crashed under it.
-IN_FLIGHT = {RunOutcome.HANG: Status.HANG, RunOutcome.LOST: Status.LOST}
+IN_FLIGHT = {RunOutcome.HANG: Status.HANG, RunOutcome.LOST: Status.LOST,
+             RunOutcome.INTERRUPTED: Status.INTERRUPTED}
 
 # A scenario (or a boot that started none) cut short from outside the target
 # runs again on a fresh boot this many times before its error stands.
@@ -84,13 +87,14 @@ class RunResult:
     outcomes: list[Outcome]
     boots: list[GuestRun]
     boot_findings: list[Finding]  # reports before any scenario began
+    # The signal that stopped the run; the outcomes are what finished before it.
+    interrupted: Interrupted | None = None
 
     @property
     def failed(self) -> bool:
         # A run of no scenario exercised nothing: its silence is not a pass.
-        return bool(self.boot_findings) or not self.outcomes or any(
-            o.verdict != Verdict.PASS for o in self.outcomes
-        )
+        return (bool(self.boot_findings) or not self.outcomes or self.interrupted is not None
+                or any(o.verdict != Verdict.PASS for o in self.outcomes))
 
 
 Progress = Callable[[Outcome, int, int], None]
@@ -107,6 +111,20 @@ def run_scenarios(
     pending = list(scenarios)
     boots: list[GuestRun] = []
     boot_findings: list[Finding] = []
+    try:
+        _boots(target, driver, scenarios, report_dir, progress, outcomes, pending, boots,
+               boot_findings)
+    except Interrupted as stop:
+        # What finished keeps its verdict, the scenario under way is
+        # `interrupted`, the rest stay `not-run`; the caller writes the report.
+        return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings, stop)
+    return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings)
+
+
+def _boots(target: Target, driver: str, scenarios: list[Scenario], report_dir: Path,
+           progress: Progress | None, outcomes: dict[str, Outcome], pending: list[Scenario],
+           boots: list[GuestRun], boot_findings: list[Finding]) -> None:
+    """Boot after boot until nothing is pending (run_scenarios' loop)."""
     done = 0
     lost_boots = 0  # boots lost from outside before any scenario started
     while pending:
@@ -126,13 +144,20 @@ def run_scenarios(
             done += 1
             progress(o, done, len(scenarios))
 
-        run = target.run(
-            [{"task": "scenarios",
-              "args": {"driver": driver, "scenarios": [s.to_dict() for s in pending]}}],
-            report_dir / f"boot-{boot:02d}",
-            deadlines,
-            on_event=live,
-        )
+        stop: Interrupted | None = None
+        try:
+            run = target.run(
+                [{"task": "scenarios",
+                  "args": {"driver": driver, "scenarios": [s.to_dict() for s in pending]}}],
+                report_dir / f"boot-{boot:02d}",
+                deadlines,
+                on_event=live,
+            )
+        except Interrupted as e:
+            if e.run is None:
+                raise
+            # The boot is stopped; what it did is judged below like any other's.
+            run, stop = e.run, e
         boots.append(run)
         started, finished = _follow_events(run, outcomes, boot)
         for o in outcomes.values():
@@ -168,6 +193,8 @@ def run_scenarios(
                 if name in in_flight:
                     done += 1
                 progress(o, done, len(scenarios))
+        if stop is not None:
+            raise stop
         if not started:
             if run.outcome == RunOutcome.LOST and lost_boots < LOST_RETRIES:
                 lost_boots += 1
@@ -186,7 +213,6 @@ def run_scenarios(
             break
         ran = set(started)
         pending = again + [s for s in pending if s.name not in ran]
-    return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings)
 
 
 def _follow_events(run: GuestRun, outcomes: dict[str, Outcome],
@@ -215,6 +241,7 @@ class RaceResult:
     findings: list[Finding]
     boot: GuestRun
     lost_before: list[str] = field(default_factory=list)  # why earlier boots were lost
+    interrupted: Interrupted | None = None
 
     @property
     def verdict(self) -> tuple[Verdict, str]:
@@ -240,14 +267,21 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
             progress(event)
 
     lost_before: list[str] = []
+    stop: Interrupted | None = None
     while True:
-        run = target.run(
-            [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
-                                       "workers": workers, "mode": mode, "kinds": kinds}}],
-            report_dir / f"boot-{len(lost_before) + 1:02d}",
-            Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
-            on_event=live,
-        )
+        try:
+            run = target.run(
+                [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
+                                           "workers": workers, "mode": mode, "kinds": kinds}}],
+                report_dir / f"boot-{len(lost_before) + 1:02d}",
+                Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
+                on_event=live,
+            )
+        except Interrupted as e:
+            if e.run is None:
+                raise
+            run, stop = e.run, e
+            break
         if (run.outcome != RunOutcome.LOST or len(lost_before) >= LOST_RETRIES
                 or parse_log(run.console())):
             break
@@ -255,14 +289,29 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
     if run.outcome == RunOutcome.BOOT_FAILED:
         raise GuestError(f"the guest never came up ({run.message})",
                          console_tail=run.console_tail(), report_dir=str(report_dir))
-    stats: dict[str, Any] = {}
-    for e in run.results():
-        if e["event"] == "result":
-            stats = e["data"]
+    stats: dict[str, Any] = _exposure_so_far(run) if stop is not None else {}
+    for event in run.results():
+        if event["event"] == "result":
+            stats = event["data"]
         else:
-            stats = {"error": e["message"]}
+            stats = {"error": event["message"]}
     console = run.console()
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)
     findings = [f for f in parse_log(console) if f.line > race_start]
-    return RaceResult(stats, findings, run, lost_before)
+    return RaceResult(stats, findings, run, lost_before, stop)
+
+
+def _exposure_so_far(run: GuestRun) -> dict[str, Any]:
+    """What an interrupted race did, from its last progress event (every 5 s):
+    the exposure a report of it can claim."""
+    last = next((e for e in reversed(run.events) if e["event"] == "race-progress"), None)
+    if last is None:
+        return {"cycles": 0, "duration": 0.0, "workers": []}
+    elapsed = float(last["elapsed"]) or 1.0
+    return {"cycles": last["cycles"], "duration": last["elapsed"],
+            "cycles_per_second": round(last["cycles"] / elapsed, 2),
+            "workers": [{"worker": i, "iterations": n, "results": {},
+                         "per_second": round(n / elapsed, 1)}
+                        for i, n in enumerate(last["iterations"])],
+            "partial": "counted at the last progress event before the interrupt"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -218,7 +219,7 @@ def test_an_unusable_board_is_the_users_error_and_the_run_is_still_stopped(
 
 def test_outcomes_are_the_strings_results_json_has_always_had(tmp_path: Path) -> None:
     assert [o.value for o in Outcome] == ["running", "done", "hang", "crashed", "boot-failed",
-                                        "lost"]
+                                        "lost", "interrupted"]
     guest = GuestRun(tmp_path, [{"event": "done"}], Outcome.BOOT_FAILED, None, "m")
     doc = json.loads(json.dumps(guest.to_dict()))
     assert doc["outcome"] == "boot-failed"
@@ -406,3 +407,38 @@ def test_board_targets_carry_the_spec_their_report_names() -> None:
     spec = "ssh://root@board/opt/v4l2-unplug?python=/usr/bin/python3.12"
     target = open_board(spec, BoardOptions())
     assert target.spec == spec
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_stops_qemu_and_hands_back_the_run(fake_qemu, tmp_path: Path,
+                                                    signum: int) -> None:
+    """The harness's own handlers, a real signal: QEMU is gone and its socket
+    removed before the exception reaches the caller, which gets the run."""
+    from harness.host import interrupts
+    from harness.host.targets.qemu import monitor_path
+
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', '{"event": "scenario-start"}\n',
+                          "sleep 30")
+    before = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    interrupts.install()
+    try:
+        def on_event(event: dict[str, Any], run: GuestRun) -> None:
+            if event["event"] == "scenario-start":
+                monitor_path(tmp_path).write_text("")  # as QEMU's -monitor leaves it
+                os.kill(os.getpid(), signum)
+
+        with pytest.raises(interrupts.Interrupted) as stop:
+            target.run([{"task": "uname"}], tmp_path, ROOMY, on_event=on_event)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    run = stop.value.run
+    assert run is not None and run.outcome is Outcome.INTERRUPTED
+    assert run.message == f"the harness got {signal.Signals(signum).name}"
+    assert stop.value.exit_status == 128 + signum
+    assert [e["event"] for e in run.events] == ["ready", "scenario-start"]
+    assert not monitor_path(tmp_path).exists()
+    # the stand-in QEMU (its command line names the events file) is gone
+    alive = subprocess.run(["pgrep", "-f", str(tmp_path / "events.jsonl")],
+                           capture_output=True, text=True)
+    assert alive.stdout == ""

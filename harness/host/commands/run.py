@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from harness.host.commands import (
+    PROG,
     add_driver_option,
     add_kernel_options,
     add_target_options,
@@ -15,6 +16,7 @@ from harness.host.commands import (
     target_from_args,
 )
 from harness.host.commands.inputs import at_least_one, positive_seconds
+from harness.host.interrupts import Interrupted
 from harness.pure.scenarios.model import NodeKind
 from harness.pure.scenarios.verdicts import Verdict
 
@@ -48,7 +50,17 @@ def run(args: argparse.Namespace) -> int:
     print(results.summary(result))
     print(f"report: {out}/results.json, {out}/results.ktap; consoles in {out}/boot-*/",
           file=sys.stderr)
-    return 1 if result.failed else 0
+    return exit_status(result.failed, result.interrupted)
+
+
+def exit_status(failed: bool, interrupted: Interrupted | None) -> int:
+    """0 all passed, 1 something did not; 128 + the signal's number when one
+    stopped the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP), as a shell says it."""
+    if interrupted is not None:
+        print(f"{PROG}: interrupted by {interrupted.name}; the report holds what finished",
+              file=sys.stderr)
+        return interrupted.exit_status
+    return 1 if failed else 0
 
 
 def _race(args: argparse.Namespace, profile) -> int:
@@ -79,6 +91,9 @@ def _race(args: argparse.Namespace, profile) -> int:
     history.record(doc, "race", "", out)
     if "error" in s:
         print(f"race failed in the guest: {s['error']}")
+    elif "seed" not in s:
+        # Interrupted before the agent's own count: the last progress event's.
+        print(f"{s.get('cycles', 0)} cycles in {s.get('duration', 0)} s before the interrupt")
     else:
         print(f"seed {s['seed']}: {s['cycles']} {s['mode']} cycles in {s['duration']} s "
               f"({s['cycles_per_second']}/s)")
@@ -100,7 +115,7 @@ def _race(args: argparse.Namespace, profile) -> int:
     verdict, reason = result.verdict
     print("PASS: no kernel report in the race" if verdict == Verdict.PASS
           else f"{verdict.upper()}: {reason}")
-    return 1 if result.failed else 0
+    return exit_status(result.failed, result.interrupted)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -72,7 +72,9 @@ CREATE INDEX IF NOT EXISTS results_scenario ON results(scenario);
 """
 
 # Columns added to a table after databases were first written; added in place.
-ADDED_COLUMNS = {"runs": {"kernel_id": "TEXT"}}
+ADDED_COLUMNS = {"runs": {"kernel_id": "TEXT",
+                          # the signal that stopped the run (SIGINT, ...), or NULL
+                          "interrupted": "TEXT"}}
 
 
 def db_path() -> Path:
@@ -150,11 +152,12 @@ def _record(doc: dict[str, Any], command: str, label: str, report_dir: Path | st
         cur = conn.execute(
             "INSERT INTO runs (started, duration_s, command, label, grp, driver, flavour,"
             " kernel_release, kernel_commit, kernel_patches, config_hash, image_hash, kernel_id,"
-            " report_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " report_dir, interrupted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (doc.get("started", ""), doc.get("duration_s"), command, label, group,
              doc.get("driver"), kernel.get("flavour"), kernel.get("release"), ident["commit"],
              json.dumps(ident["patches"]), ident["config_hash"], ident["image_hash"],
-             ident["kernel_id"], str(report_dir) if report_dir else None),
+             ident["kernel_id"], str(report_dir) if report_dir else None,
+             doc.get("interrupted")),
         )
         run_id = cur.lastrowid
         assert run_id is not None

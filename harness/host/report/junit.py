@@ -19,7 +19,7 @@ from harness.host.report.compare import SIDE_LABELS, Comparison
 from harness.pure.scenarios.verdicts import SignatureStatus, Verdict
 
 _ELEMENT: dict[str, str] = {Verdict.FAIL: "failure", Verdict.HANG: "error", Verdict.ERROR: "error",
-            Verdict.NOT_RUN: "skipped"}
+            Verdict.NOT_RUN: "skipped", Verdict.INTERRUPTED: "error"}
 
 
 def _duration(scenario: dict[str, Any]) -> float:

@@ -64,6 +64,7 @@ def write(result: RunResult, kernel: Kernel | BoardKernel, driver: str, report_d
         "summary": {str(v): counts.get(v, 0) for v in Verdict},
         "boot_findings": [f.to_dict() for f in result.boot_findings],
         "scenarios": [outcome_dict(o) for o in result.outcomes],
+        **({"interrupted": result.interrupted.name} if result.interrupted else {}),
         **(extra or {}),
     }
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,8 @@ def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
             "stats": result.stats, "findings": [f.to_dict() for f in result.findings],
             "console": str(result.boot.console_path), "outcome": result.boot.outcome,
             "message": result.boot.message, "verdict": verdict, "reason": reason,
-            **({"lost_before": result.lost_before} if result.lost_before else {})}
+            **({"lost_before": result.lost_before} if result.lost_before else {}),
+            **({"interrupted": result.interrupted.name} if result.interrupted else {})}
 
 
 def race_ktap(doc: dict[str, Any]) -> str:
@@ -145,6 +147,9 @@ def summary(result: RunResult, width: int = 110) -> str:
     counts = Counter(o.verdict for o in result.outcomes)
     rows.append("")
     rows.append(", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    if result.interrupted:
+        rows.append(f"interrupted by {result.interrupted.name}: the verdicts above are what "
+                    f"finished before it")
     if result.boot_findings:
         rows.append(f"kernel reports before any scenario: "
                     f"{'; '.join(f.title for f in result.boot_findings)}")

@@ -270,6 +270,8 @@ class _QemuJob:
     def stop(self, result: GuestRun) -> None:
         if self.proc is not None:
             kill_group(self.proc)
+        # QEMU leaves its monitor socket behind when it is killed.
+        monitor_path(self.run_dir).unlink(missing_ok=True)
 
 
 def monitor_path(run_dir: Path) -> Path:

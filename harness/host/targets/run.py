@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.host.interrupts import Interrupted
+
 # How long the loop waits for event lines before it looks at the deadlines
 # again (a Job may return earlier).
 POLL = 0.2
@@ -37,6 +39,7 @@ class Outcome(enum.StrEnum):
     # user, the host's OOM killer), the connection to a board lost while the
     # board kept running. Nothing the kernel did; the run says nothing of it.
     LOST = "lost"
+    INTERRUPTED = "interrupted"  # the harness got SIGINT, SIGTERM or SIGHUP
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,12 @@ def run_job(job: Job, book: EventBook) -> GuestRun:
         except DeadlinePassed as d:
             result.end(Outcome.HANG if result.started else Outcome.BOOT_FAILED, str(d))
             job.hang_evidence()
+    except Interrupted as stop:
+        # Stopped below, before the exception goes on: the caller reports
+        # from this run's events and console.
+        result.end(Outcome.INTERRUPTED, f"the harness got {stop.name}")
+        stop.run = result
+        raise
     finally:
         try:
             job.stop(result)

@@ -28,6 +28,7 @@ class Status(StrEnum):
     # The host lost the target under it (QEMU killed, a connection dropped):
     # set by the host, never by the agent.
     LOST = "lost"
+    INTERRUPTED = "interrupted"  # the harness was told to stop (SIGINT, ...): host only
 
 
 @dataclass

@@ -21,6 +21,7 @@ class Verdict(StrEnum):
     HANG = "hang"  # a deadline passed while it ran
     ERROR = "error"  # it could not run (the agent failed, a stage was not reached)
     NOT_RUN = "not-run"
+    INTERRUPTED = "interrupted"  # under way when the harness was told to stop
 
     @property
     def judges_the_driver(self) -> bool:
