@@ -79,7 +79,9 @@ class Outcome:
             parts += [f"{c.contract}: {c.detail}" for c in self.failed_contracts]
             self.reason = "; ".join(parts)
         else:
-            self.verdict = Verdict.PASS
+            # A scenario judged again (on the boot that retried it) keeps no
+            # reason of the earlier verdict.
+            self.verdict, self.reason = Verdict.PASS, ""
 
 
 @dataclass

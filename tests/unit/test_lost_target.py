@@ -113,7 +113,7 @@ def test_a_scenario_lost_once_runs_again_on_a_fresh_boot(tmp_path: Path) -> None
     assert _verdicts(doc) == {IDLE: "pass", BLOCKED: "pass", OPENED: "pass"}
     blocked = doc["scenarios"][1]
     assert blocked["lost_before"] == [KILLED] and blocked["boot"] == 2
-    assert "lost" not in blocked
+    assert "lost" not in blocked and blocked["reason"] == ""
     assert [b["outcome"] for b in doc["boots"]] == ["lost", "done"]
 
 
