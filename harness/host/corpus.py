@@ -63,13 +63,17 @@ class Capture:
     cmdline: tuple[str, ...] = ()
     kmemleak_test: bool = False  # load samples/kmemleak instead of LKDTM
     provoke: bool = False  # vm/provoke's triggers instead of LKDTM's
+    # The kernel flavour booted, and what its outputs' names end with
+    # (`lkdtm_WARNING_sid.log`): the same trigger on another kernel is another file.
+    flavour: str = "debug"
+    suffix: str = ""
 
     @property
     def outputs(self) -> tuple[str, ...]:
         if self.kmemleak_test:
             return ("kmemleak_test",)
         prefix = "provoke" if self.provoke else "lkdtm"
-        return tuple(f"{prefix}_{t}" for t in self.types)
+        return tuple(f"{prefix}_{t}{self.suffix}" for t in self.types)
 
 
 def _single(crash: str, setup: str = "", wait: float = 1.0, lockup: bool = False) -> Capture:
@@ -165,6 +169,46 @@ CAPTURES: tuple[Capture, ...] = (
     _provoke("SLUB_DOUBLE_FREE", SLUB_DEBUG),
     _provoke("SLUB_POISON", SLUB_DEBUG),
     _provoke("SLUB_FREEPOINTER", SLUB_DEBUG),
+    # The same LKDTM triggers on newer kernels and on arm64, for the forms
+    # 6.1 on x86 does not print.
+    # 7.2 (debug-sid): the WARNING line of 6.18+ ("WARNING: file:line at f,
+    # CPU#N: comm/pid"), the "Tainted: [W]=WARN" line of 6.10+ and the
+    # "Oops: " prefix of 6.9+. WARN-based, so one boot.
+    Capture(
+        "warn-sid",
+        ("WARNING", "REFCOUNT_DEC_AND_TEST_NEGATIVE", "CORRUPT_LIST_DEL"),
+        flavour="debug-sid",
+        suffix="_sid",
+    ),
+    # oops=panic: the oops ends in "Kernel panic - not syncing: Fatal exception".
+    Capture(
+        "ACCESS_NULL-sid",
+        ("ACCESS_NULL",),
+        cmdline=("oops=panic",),
+        flavour="debug-sid",
+        suffix="_sid_panic",
+    ),
+    # arm64 (debug-arm64, QEMU virt): "Unable to handle kernel ...", pc/lr
+    # and "Call trace:". The second oops comes from a tainted (D) kernel.
+    Capture(
+        "oops-arm64",
+        ("WRITE_RO", "ACCESS_NULL"),
+        flavour="debug-arm64",
+        suffix="_arm64",
+    ),
+    # A CPU spinning with preemption off and the soft-lockup watchdog slowed
+    # down: RCU's stall detector reports first, from the CPU's own tick
+    # ("self-detected stall"), its stack taken inside the timer interrupt.
+    Capture(
+        "SOFTLOCKUP-rcu",
+        ("SOFTLOCKUP",),
+        setup="echo 3 > /sys/module/rcupdate/parameters/rcu_cpu_stall_timeout\n"
+        "echo 30 > /proc/sys/kernel/watchdog_thresh",
+        detached=True,
+        cpu1=True,
+        wait=12,
+        suffix="_rcu_stall",
+    ),
 )
 
 
@@ -292,7 +336,12 @@ def capture_all(outdir: Path, captures: Sequence[Capture], jobs: int = 2) -> lis
     provoke = _provoke_kernel(base) if any(c.provoke for c in captures) else base
     kernels: dict[str, Kernel] = {}
     for c in captures:
-        kernel = _kmemleak_kernel(base) if c.kmemleak_test else provoke if c.provoke else base
+        if c.flavour != "debug":
+            kernel = get_kernel(c.flavour)  # LKDTM only: the modules above are built for 6.1
+        elif c.kmemleak_test:
+            kernel = _kmemleak_kernel(base)
+        else:
+            kernel = provoke if c.provoke else base
         kernels[c.name] = replace(kernel, cmdline=kernel.cmdline + c.cmdline)
         # Built here, once, rather than by two boots racing for the cache.
         initramfs.build(kernels[c.name])

@@ -16,45 +16,50 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "kmsg"
 
 
 def test_human_output(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(DATA / "hung_task_cec_arm64.log")]) == 0
+    assert main([str(DATA / "lkdtm/lkdtm_ACCESS_NULL_arm64.log")]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "[primary] INFO: task hung in cec_claim_log_addrs  (x3)"
-    assert "  class:     HUNG_TASK" in out
-    assert "  signature: HUNG_TASK:task-hung:cec_claim_log_addrs" in out
-    assert "  guilty:    cec_claim_log_addrs (call-trace)" in out
-    assert "  task:      syz-executor398 (pid 6279)" in out
-    assert "  taint:     B" in out
+    title = "BUG: unable to handle kernel paging request in lkdtm_ACCESS_NULL"
+    assert out.splitlines()[0] == f"[primary] {title}  (x1)"
+    assert "  class:     BUG" in out
+    assert "  signature: BUG:null-ptr-deref:lkdtm_ACCESS_NULL" in out
+    assert "  guilty:    lkdtm_ACCESS_NULL (pc)" in out
+    assert "  task:      sh (pid 64)" in out
+    assert "  taint:     D" in out
 
 
 def test_human_output_several_groups(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(DATA / "warning_and_rcu_stall_rpi_journal.log")]) == 0
+    assert main([str(DATA / "handwritten/kern_log_warning_then_rcu_stall_arm64.log")]) == 0
     out = capsys.readouterr().out
-    assert "[primary] WARNING in dev_watchdog  (x1)" in out
-    assert "\nINFO: rcu detected stall in ath9k_rx_tasklet  (x1)" in out
-    assert "  time:      line 8, 739.813864s" in out
-    assert "  task:      swapper/3 (pid 0) on CPU 3" in out
+    assert "[primary] WARNING in unplugcam_stop_streaming  (x1)" in out
+    assert "\nINFO: rcu detected stall in unplugcam_watchdog_fn  (x1)" in out
+    assert "  time:      line 4, 1204.552004s" in out
+    assert "  task:      cam-capture (pid 1877) on CPU 2" in out
+    assert "  time:      line 31, 1231.604417s" in out
+    assert "  task:      swapper/1 (pid 0)\n" in out
 
 
-def test_corrupted_is_shown(capsys: pytest.CaptureFixture[str]) -> None:
-    main([str(DATA / "panic_vfs_root_firecracker.log")])
+def test_corrupted_is_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "cut.log"
+    lines = (DATA / "lkdtm/lkdtm_WARNING_sid.log").read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:30]))  # the console lost the rest
+    main([str(log)])
     assert "  corrupted: no end marker" in capsys.readouterr().out
 
 
 def test_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(DATA / "kmemleak_radio_keene.log"), "--json"]) == 0
+    assert main([str(DATA / "handwritten/kmemleak_crc_several_x86.log"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [(d["guilty_frame"], d["count"]) for d in data] == [
-        ("v4l2_ctrl_handler_init_class", 1),
-        ("v4l2_ctrl_new", 2),
-        ("handler_new_ref", 2),
+        ("vimc_ent_sd_register", 1),
+        ("media_add_link", 2),
     ]
     assert data[0]["primary"] and not data[1]["primary"]
     assert data[0]["class"] == "KMEMLEAK"
-    assert data[0]["task"] == "kworker/0:6"  # results.json's name for it
+    assert data[0]["task"] == "v4l2-unplug"  # results.json's name for it
 
 
 def test_json_has_what_only_some_reports_have(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(DATA / "odebug_cec_transmit.log"), "--json"]) == 0
+    assert main([str(DATA / "lkdtm/provoke_ODEBUG_FREE_ACTIVE.log"), "--json"]) == 0
     (d,) = json.loads(capsys.readouterr().out)
     assert d["extra"]["otype"] == "timer_list" and d["kind"]
     assert d["raw"].count("\n") == d["text"].count("\n")
@@ -68,10 +73,10 @@ def test_no_findings(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    data = (DATA / "ubsan_shift_mceusb.log").read_bytes() + b"\xff\xfe garbage\n"
+    data = (DATA / "lkdtm/provoke_UBSAN_SHIFT.log").read_bytes() + b"\xff\xfe garbage\n"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     assert main(["-"]) == 0
-    assert "UBSAN: shift-out-of-bounds in mceusb_dev_printdata" in capsys.readouterr().out
+    assert "UBSAN: shift-out-of-bounds in provoke_direct_write" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", ["missing.log", ""])

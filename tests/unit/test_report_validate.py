@@ -216,7 +216,7 @@ def test_run_page_shows_what_only_some_reports_have(tmp_path: Path) -> None:
         assert row(label, value) in page, label
     # ODEBUG's object type and SLUB's cache, from recorded consoles of their own
     data = CONSOLE.parents[1] / "kmsg"
-    odebug = parse_log((data / "odebug_cec_transmit.log").read_text())[0].to_dict()
+    odebug = parse_log((data / "lkdtm/provoke_ODEBUG_FREE_ACTIVE.log").read_text())[0].to_dict()
     slub = next(f.to_dict() for f in parse_log(
         (data / "scenarios/rcar_vin_blocked_dqbuf_unbind_slub_arm64.log").read_text())
         if f.bug_class == "SLUB")
