@@ -14,6 +14,7 @@ from harness.host.commands import (
     report_dir,
     target_from_args,
 )
+from harness.host.commands.race_repeat import repeat_count
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.pure.scenarios.matrix import build_matrix, select
 
     profile = get_profile(args.driver)
+    if args.race and args.repeat > 1:
+        from harness.host.commands.race_repeat import repeat
+
+        return repeat(args, profile)
     if args.race:
         return _race(args, profile)
     matrix = build_matrix(profile)
@@ -68,7 +73,7 @@ def _race(args: argparse.Namespace, profile) -> int:
     result = run_race(target, profile.name, args.duration, args.seed, args.workers,
                       args.race_mode, out, progress, kinds=args.race_nodes)
     s = result.stats
-    doc = results.race_doc(result, kernel, profile.name, started)
+    doc = results.race_with_statistics(result, kernel, profile.name, started)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
     (out / "results.ktap").write_text(results.race_ktap(doc))
@@ -94,6 +99,7 @@ def _race(args: argparse.Namespace, profile) -> int:
         print(f"FINDING {group.first.title}{times}  [{group.signature}]")
     if result.boot.outcome != "done":
         print(f"guest {result.boot.outcome}: {result.boot.message}")
+    print("\n".join(results.race_tally([results.race_exposure(result)]).lines()))
     print("PASS: no kernel report in the race" if not result.failed else "FAIL")
     return 1 if result.failed else 0
 
@@ -117,4 +123,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="disruptor: unbind/bind or rmmod/modprobe cycles")
     race.add_argument("--race-nodes", action="append", choices=("video", "media", "subdev"),
                       help="node kinds the workers use (repeatable; default: all)")
+    race.add_argument("--repeat", type=repeat_count, default=1, metavar="N",
+                      help="N races, seeds --seed, --seed + 1, ..., one boot each, and each "
+                           "signature's rate per 1,000 cycles with its 95%% interval")
     p.set_defaults(func=run)
