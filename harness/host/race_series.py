@@ -48,7 +48,8 @@ class SeriesRace:
             why = self.result.stats.get("error") or (
                 f"guest {self.result.boot.outcome}: {self.result.boot.message}")
             return f"seed {self.seed}: no exposure recorded ({why}); not counted"
-        counts = f"{e.cycles} cycles, {e.seconds:.1f} s, {e.iterations} worker iterations"
+        counts = (f"{e.cycles} cycle{'s' * (e.cycles != 1)}, {e.seconds:.1f} s, "
+                  f"{e.iterations} worker iterations")
         if not e.first_hits:
             return f"seed {self.seed}: {counts}, no kernel report"
         hits = "; ".join(f"{h.signature} at {h.seconds} s, cycle {h.cycle}"

@@ -196,3 +196,12 @@ def test_the_tally_serialises_every_figure() -> None:
                                      (88.41, "88.4"), (0.0123456, "0.0123"), (100.0, "100")])
 def test_numbers_keep_three_significant_figures(x: float, text: str) -> None:
     assert number(x) == text
+
+
+def test_the_stop_is_the_reports_first_line_when_it_precedes_the_watchs() -> None:
+    # KASAN prints a rule of '=' before its BUG line; the watch matches the BUG line
+    console, findings = recorded()
+    later = stats(first_report={"kernel_time": 7.56, "message": "BUG: KASAN: ...",
+                                "iterations": [1, 2, 3], "cycle": 2})
+    e = measure(later, findings, begin_time(console))
+    assert e is not None and e.seconds == 0.311 == e.first_hits[0].seconds

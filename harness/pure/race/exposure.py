@@ -99,7 +99,11 @@ def measure(stats: Mapping[str, Any], findings: Sequence[Finding],
     workers = stats.get("workers") or []
     first = stats.get("first_report")
     if stats.get("stopped_early") and first is not None:
-        stop = offset(first.get("kernel_time"))
+        # The stop is the kernel's first word: the watch's first report line, or
+        # an earlier line of the same report (KASAN's rule above its BUG line).
+        stop = min((t for t in (offset(first.get("kernel_time")),
+                                *(h.seconds for h in hits.values())) if t is not None),
+                   default=None)
         # Without the begin marker the stop cannot be placed; the whole race
         # stands in, which overstates the exposure by the agent's wind-down only.
         seconds = stop if stop is not None else float(stats.get("duration", 0.0))
