@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,12 +67,13 @@ class SeriesRace:
 @dataclass(frozen=True)
 class Series:
     races: list[SeriesRace]
+    expected: tuple[str, ...] = ()  # signatures whose bound is wanted even when unseen
 
     @property
     def tally(self) -> Tally:
         from harness.host.report.results import race_tally
 
-        return race_tally([r.exposure for r in self.races])
+        return race_tally([r.exposure for r in self.races], self.expected)
 
     @property
     def failed(self) -> bool:
@@ -83,7 +84,8 @@ def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, durati
                first_seed: int, repeat: int, workers: int, mode: str, out: Path,
                kinds: list[str] | None = None,
                progress: Callable[[dict[str, Any]], None] | None = None,
-               each: Callable[[SeriesRace], None] | None = None) -> Series:
+               each: Callable[[SeriesRace], None] | None = None,
+               expected: Sequence[str] = ()) -> Series:
     """Race `repeat` seeds one boot each; each race's report goes to out/race-NN/."""
     from harness.host.report import history, results
 
@@ -94,7 +96,7 @@ def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, durati
         started = time.time()
         result = run_race(target, driver, duration, seed, workers, mode, run_dir, progress,
                           kinds=kinds)
-        doc = results.race_with_statistics(result, kernel, driver, started)
+        doc = results.race_with_statistics(result, kernel, driver, started, expected)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
         (run_dir / "results.ktap").write_text(results.race_ktap(doc))
@@ -104,4 +106,4 @@ def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, durati
         races.append(race)
         if each is not None:
             each(race)
-    return Series(races)
+    return Series(races, tuple(expected))

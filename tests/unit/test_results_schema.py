@@ -436,7 +436,7 @@ def test_a_race_without_counts_has_no_exposure_and_says_so(tmp_path: Path) -> No
     assert doc["rates"]["any_report"]["rate"] is None
 
 
-def series(tmp: Path, monkeypatch: pytest.MonkeyPatch, **guest: Any) -> Path:
+def series(tmp: Path, monkeypatch: pytest.MonkeyPatch, *extra: str, **guest: Any) -> Path:
     """`run --race --repeat 3` (harness/host/commands/race_repeat.py) on a RecordedGuest."""
     from harness.host.commands import race_repeat
     from harness.host.commands.run import register
@@ -451,7 +451,7 @@ def series(tmp: Path, monkeypatch: pytest.MonkeyPatch, **guest: Any) -> Path:
     register(parser.add_subparsers())
     out = tmp / "series"
     args = parser.parse_args(["run", "--race", "--repeat", "3", "--seed", "7", "--duration",
-                              "20", "--report", str(out)])
+                              "20", "--report", str(out), *extra])
     assert args.func(args) == (1 if guest.get("buggy", True) else 0)
     return out
 
@@ -487,11 +487,17 @@ def test_a_race_series_writes_each_race_and_the_rates_over_them(
 def test_a_clean_series_passes_only_with_the_bound_it_supports(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    out = series(tmp_path, monkeypatch, buggy=False)
+    info = "BUG:null-ptr-deref:media_device_get_info"
+    out = series(tmp_path, monkeypatch, "--signature", info, buggy=False)
     doc = written(out / "results.json")
     validate(doc, "race")
-    assert doc["rates"]["signatures"] == [] and doc["rates"]["exposure"]["cycles"] == 3 * 412
-    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert doc["rates"]["exposure"]["cycles"] == 3 * 412
+    (row,) = doc["rates"]["signatures"]
+    assert (row["signature"], row["hits"], row["seen"], row["low"]) == (info, 0, False, 0)
+    printed = capsys.readouterr().out.rstrip().splitlines()
+    assert (f"{info}: not seen in 1236 cycles (60.0 s, 3 races): rate < 2.98 per 1,000 "
+            "cycles, 95%") in printed
+    last = printed[-1]
     assert last == ("PASS: any kernel report: not seen in 1236 cycles (60.0 s, 3 races): "
                     "rate < 2.98 per 1,000 cycles, 95%")
 

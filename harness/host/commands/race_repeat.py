@@ -41,7 +41,8 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
     started = time.time()
     series = run_series(target, kernel, profile.name, args.duration, args.seed, args.repeat,
                         args.workers, args.race_mode, out, kinds=args.race_nodes,
-                        progress=progress, each=lambda r: print(r.line(), flush=True))
+                        progress=progress, each=lambda r: print(r.line(), flush=True),
+                        expected=args.signature or ())
     doc = results.race_series_doc(series, kernel, profile.name, started)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,20 +87,21 @@ def race_exposure(result: RaceResult) -> Exposure | None:
     return measure(result.stats, result.findings, begin_time(result.boot.console()))
 
 
-def race_tally(exposures: list[Exposure | None]) -> Tally:
-    """Per-signature rates over races; those without counts are named, not counted."""
+def race_tally(exposures: list[Exposure | None], expected: Sequence[str] = ()) -> Tally:
+    """Per-signature rates over races, and the bound on each `expected` signature
+    that was not seen; races without counts are named, not counted."""
     measured = [e for e in exposures if e is not None]
-    return tally(measured, unmeasured=len(exposures) - len(measured))
+    return tally(measured, expected, unmeasured=len(exposures) - len(measured))
 
 
 def race_with_statistics(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
-                         started: float) -> dict[str, Any]:
+                         started: float, expected: Sequence[str] = ()) -> dict[str, Any]:
     """What `run --race` and `validate --race` write: race_doc() with the race's
     exposure and its per-signature rates (docs/race-statistics.md)."""
     exposure = race_exposure(result)
     return {**race_doc(result, kernel, driver, started),
             "exposure": exposure.to_dict() if exposure else None,
-            "rates": race_tally([exposure]).to_dict()}
+            "rates": race_tally([exposure], expected).to_dict()}
 
 
 def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
