@@ -205,3 +205,15 @@ def test_the_stop_is_the_reports_first_line_when_it_precedes_the_watchs() -> Non
                                 "iterations": [1, 2, 3], "cycle": 2})
     e = measure(later, findings, begin_time(console))
     assert e is not None and e.seconds == 0.311 == e.first_hits[0].seconds
+
+
+def test_the_worked_example_in_the_docs_is_what_the_code_prints() -> None:
+    doc = (ROOT / "docs/race-statistics.md").read_text()
+    example = [race_of_doc(7, 0.212, 2, 166), race_of_doc(8, 1.386, 10, 510),
+               race_of_doc(9, 0.249, 1, 6)]
+    for line in tally(example, expected=[INFO]).lines():
+        assert f"    {line}\n" in doc, line
+
+
+def race_of_doc(seed: int, seconds: float, cycles: int, iterations: int) -> Exposure:
+    return Exposure(seed, seconds, cycles, iterations, True, (FirstHit(SUBDEV, seconds, cycles),))
