@@ -11,7 +11,10 @@ import errno
 import importlib
 import sys
 
+from harness.host import interrupts
 from harness.host.commands import PROG
+from harness.host.commands.inputs import Parser
+from harness.host.interrupts import Interrupted
 from harness.pure.errors import GuestError, HarnessError
 
 # Modules under harness.host.commands, in the order `--help` lists them.
@@ -19,7 +22,7 @@ COMMANDS = ("run", "validate", "bisect", "history", "topology", "stream", "kerne
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Tear media drivers down while user space uses them."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +45,7 @@ def describe_os_error(e: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupts.install()
     try:
         return args.func(args)
     except GuestError as e:
@@ -58,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         # the command line that is not there: the user's to fix, not a bug.
         print(f"{PROG}: error: {describe_os_error(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except Interrupted as e:
+        # A command that keeps a report catches it itself; any other stops here.
+        print(f"{PROG}: interrupted by {e.name}", file=sys.stderr)
+        return e.exit_status
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.host.interrupts import Interrupted
 from harness.host.kernels.kernel import Kernel
 from harness.host.runner import RaceResult, run_race
 from harness.host.targets.base import Target
@@ -79,6 +80,11 @@ class Series:
     def failed(self) -> bool:
         return any(r.result.failed for r in self.races)
 
+    @property
+    def interrupted(self) -> Interrupted | None:
+        """The signal that ended the series (it stops at the race it cut short)."""
+        return self.races[-1].result.interrupted if self.races else None
+
 
 def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, duration: float,
                first_seed: int, repeat: int, workers: int, mode: str, out: Path,
@@ -106,4 +112,6 @@ def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, durati
         races.append(race)
         if each is not None:
             each(race)
+        if result.interrupted is not None:
+            break  # the races so far are reported; the rest never began
     return Series(races, tuple(expected))

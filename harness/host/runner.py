@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.host.interrupts import Interrupted
+from harness.host.race_verdict import RaceFacts, judge
 from harness.host.targets.base import Target
 from harness.host.targets.qemu import Deadlines, GuestRun
+from harness.host.targets.run import Outcome as RunOutcome
 from harness.pure.errors import GuestError
 from harness.pure.kmsg.report import Finding
 from harness.pure.scenarios.attribution import BOOT, attribute, markers
@@ -23,6 +26,21 @@ from harness.pure.scenarios.model import Scenario
 from harness.pure.scenarios.record import ScenarioRecord, Status
 from harness.pure.scenarios.verdicts import Verdict
 from harness.target.scenarios.executor import SCENARIO_DEADLINE
+
+# The verdict of a scenario whose process did not finish, by how it ended.
+ENDED: dict[Status | None, Verdict] = {Status.HANG: Verdict.HANG, Status.ERROR: Verdict.ERROR,
+                                       Status.CRASHED: Verdict.FAIL, Status.LOST: Verdict.ERROR,
+                                       Status.INTERRUPTED: Verdict.INTERRUPTED}
+ENDED_WITH_FINDINGS = {**ENDED, Status.LOST: Verdict.FAIL, Status.INTERRUPTED: Verdict.FAIL}
+
+# What became of the scenario under way when a boot ended, by the boot's outcome;
+# any other outcome: the guest crashed under it.
+IN_FLIGHT = {RunOutcome.HANG: Status.HANG, RunOutcome.LOST: Status.LOST,
+             RunOutcome.INTERRUPTED: Status.INTERRUPTED}
+
+# A scenario (or a boot that started none) cut short from outside the target
+# runs again on a fresh boot this many times before its error stands.
+LOST_RETRIES = 1
 
 
 @dataclass
@@ -34,6 +52,8 @@ class Outcome:
     boot: int = 0
     console: str = ""
     reason: str = ""
+    # Why earlier boots lost the target under it, when it ran again on a fresh one.
+    lost_before: list[str] = field(default_factory=list)
     # printk times of the agent's markers (begin, disrupt, end): the scenario's
     # steps on the kernel's clock, next to its findings' timestamps
     kernel_times: dict[str, float | None] = field(default_factory=dict)
@@ -45,9 +65,9 @@ class Outcome:
     def judge(self) -> None:
         status = self.record.status if self.record else None
         # The kernel's reports say what broke; a hang or a lost process is
-        # what it did to the scenario, so it comes after them.
-        ended = {"hang": Verdict.HANG, "error": Verdict.ERROR,
-                 "crashed": Verdict.FAIL}.get(status or "")
+        # what it did to the scenario, so it comes after them. A target lost
+        # from outside explains nothing away: with a kernel report it fails.
+        ended = (ENDED_WITH_FINDINGS if self.findings else ENDED).get(status)
         if ended is not None:
             self.verdict = ended
             titles = [f.title for f in self.findings]
@@ -59,7 +79,9 @@ class Outcome:
             parts += [f"{c.contract}: {c.detail}" for c in self.failed_contracts]
             self.reason = "; ".join(parts)
         else:
-            self.verdict = Verdict.PASS
+            # A scenario judged again (on the boot that retried it) keeps no
+            # reason of the earlier verdict.
+            self.verdict, self.reason = Verdict.PASS, ""
 
 
 @dataclass
@@ -67,12 +89,14 @@ class RunResult:
     outcomes: list[Outcome]
     boots: list[GuestRun]
     boot_findings: list[Finding]  # reports before any scenario began
+    # The signal that stopped the run; the outcomes are what finished before it.
+    interrupted: Interrupted | None = None
 
     @property
     def failed(self) -> bool:
-        return bool(self.boot_findings) or any(
-            o.verdict != Verdict.PASS for o in self.outcomes
-        )
+        # A run of no scenario exercised nothing: its silence is not a pass.
+        return (bool(self.boot_findings) or not self.outcomes or self.interrupted is not None
+                or any(o.verdict != Verdict.PASS for o in self.outcomes))
 
 
 Progress = Callable[[Outcome, int, int], None]
@@ -89,7 +113,22 @@ def run_scenarios(
     pending = list(scenarios)
     boots: list[GuestRun] = []
     boot_findings: list[Finding] = []
+    try:
+        _boots(target, driver, scenarios, report_dir, progress, outcomes, pending, boots,
+               boot_findings)
+    except Interrupted as stop:
+        # What finished keeps its verdict, the scenario under way is
+        # `interrupted`, the rest stay `not-run`; the caller writes the report.
+        return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings, stop)
+    return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings)
+
+
+def _boots(target: Target, driver: str, scenarios: list[Scenario], report_dir: Path,
+           progress: Progress | None, outcomes: dict[str, Outcome], pending: list[Scenario],
+           boots: list[GuestRun], boot_findings: list[Finding]) -> None:
+    """Boot after boot until nothing is pending (run_scenarios' loop)."""
     done = 0
+    lost_boots = 0  # boots lost from outside before any scenario started
     while pending:
         boot = len(boots) + 1
         deadlines = Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60,
@@ -107,13 +146,20 @@ def run_scenarios(
             done += 1
             progress(o, done, len(scenarios))
 
-        run = target.run(
-            [{"task": "scenarios",
-              "args": {"driver": driver, "scenarios": [s.to_dict() for s in pending]}}],
-            report_dir / f"boot-{boot:02d}",
-            deadlines,
-            on_event=live,
-        )
+        stop: Interrupted | None = None
+        try:
+            run = target.run(
+                [{"task": "scenarios",
+                  "args": {"driver": driver, "scenarios": [s.to_dict() for s in pending]}}],
+                report_dir / f"boot-{boot:02d}",
+                deadlines,
+                on_event=live,
+            )
+        except Interrupted as e:
+            if e.run is None:
+                raise
+            # The boot is stopped; what it did is judged below like any other's.
+            run, stop = e.run, e
         boots.append(run)
         started, finished = _follow_events(run, outcomes, boot)
         for o in outcomes.values():
@@ -128,33 +174,47 @@ def run_scenarios(
             elif owner in outcomes:
                 outcomes[owner].findings.append(finding)
         in_flight = [n for n in started if n not in finished]
+        again: list[Scenario] = []
         for name in finished + in_flight:
             o = outcomes[name]
             o.boot, o.console = boot, str(run.console_path)
             before = o.verdict
             if name in in_flight:
-                o.record = ScenarioRecord(
-                    name, Status.HANG if run.outcome == "hang" else Status.CRASHED,
-                    error=f"guest {run.outcome}: {run.message}")
+                o.record = ScenarioRecord(name, IN_FLIGHT.get(run.outcome, Status.CRASHED),
+                                          error=f"guest {run.outcome}: {run.message}")
             o.judge()
+            if (o.record and o.record.status == Status.LOST and o.verdict == Verdict.ERROR
+                    and len(o.lost_before) < LOST_RETRIES):
+                # Cut short from outside and the kernel said nothing: it proved
+                # nothing either way, so it runs again on a fresh boot.
+                o.lost_before.append(run.message)
+                o.verdict, o.record = Verdict.NOT_RUN, None
+                again.append(o.scenario)
+                continue
             if progress and (name in in_flight or o.verdict != before):
                 if name in in_flight:
                     done += 1
                 progress(o, done, len(scenarios))
+        if stop is not None:
+            raise stop
         if not started:
+            if run.outcome == RunOutcome.LOST and lost_boots < LOST_RETRIES:
+                lost_boots += 1
+                continue
             # Nothing ran in this boot: another boot would end the same way.
-            if run.outcome == "boot-failed":
+            if run.outcome == RunOutcome.BOOT_FAILED:
                 raise GuestError(
                     f"the guest never came up ({run.message}); console: {run.console_path}",
                     console_tail=run.console_tail(), report_dir=str(report_dir),
                 )
+            why = (f"guest {run.outcome}: {run.message}" if run.outcome == RunOutcome.LOST
+                   else f"agent failed ({_agent_error(run)})")
             for s in pending:
-                outcomes[s.name].reason = f"not run: agent failed ({_agent_error(run)})"
+                outcomes[s.name].reason = f"not run: {why}"
                 outcomes[s.name].verdict = Verdict.ERROR
             break
         ran = set(started)
-        pending = [s for s in pending if s.name not in ran]
-    return RunResult([outcomes[s.name] for s in scenarios], boots, boot_findings)
+        pending = again + [s for s in pending if s.name not in ran]
 
 
 def _follow_events(run: GuestRun, outcomes: dict[str, Outcome],
@@ -182,48 +242,78 @@ class RaceResult:
     stats: dict[str, Any]
     findings: list[Finding]
     boot: GuestRun
+    lost_before: list[str] = field(default_factory=list)  # why earlier boots were lost
+    interrupted: Interrupted | None = None
+
+    @property
+    def verdict(self) -> tuple[Verdict, str]:
+        return judge(RaceFacts(self.stats, [f.title for f in self.findings], self.boot.outcome,
+                               self.boot.message))
 
     @property
     def failed(self) -> bool:
-        return race_failed(self.stats, bool(self.findings), self.boot.outcome)
-
-
-def race_failed(stats: dict[str, Any], reported: bool, outcome: str) -> bool:
-    """A race fails on a kernel report, a stuck disruptor or worker, a guest that
-    did not finish, or a race that could not run at all."""
-    return bool(reported or stats.get("stuck_disruption") or stats.get("stuck_workers")
-                or "error" in stats or outcome != "done")
+        return self.verdict[0] != Verdict.PASS
 
 
 def run_race(target: Target, driver: str, duration: float, seed: int, workers: int,
              mode: str, report_dir: Path,
              progress: Callable[[dict[str, Any]], None] | None = None,
              kinds: list[str] | None = None) -> RaceResult:
-    """One boot of race mode; every report after the race began is its finding."""
+    """One boot of race mode (one more when something outside the guest ended
+    the first and the kernel said nothing); every report after the race began
+    is its finding."""
     from harness.pure.kmsg.report import parse_log
 
     def live(event: dict[str, Any], run: GuestRun) -> None:
         if progress and event["event"] == "race-progress":
             progress(event)
 
-    run = target.run(
-        [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
-                                   "workers": workers, "mode": mode, "kinds": kinds}}],
-        report_dir / "boot-01",
-        Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
-        on_event=live,
-    )
-    if run.outcome == "boot-failed":
+    lost_before: list[str] = []
+    stop: Interrupted | None = None
+    while True:
+        try:
+            run = target.run(
+                [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
+                                           "workers": workers, "mode": mode, "kinds": kinds}}],
+                report_dir / f"boot-{len(lost_before) + 1:02d}",
+                Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
+                on_event=live,
+            )
+        except Interrupted as e:
+            if e.run is None:
+                raise
+            run, stop = e.run, e
+            break
+        if (run.outcome != RunOutcome.LOST or len(lost_before) >= LOST_RETRIES
+                or parse_log(run.console())):
+            break
+        lost_before.append(run.message)
+    if run.outcome == RunOutcome.BOOT_FAILED:
         raise GuestError(f"the guest never came up ({run.message})",
                          console_tail=run.console_tail(), report_dir=str(report_dir))
-    stats: dict[str, Any] = {}
-    for e in run.results():
-        if e["event"] == "result":
-            stats = e["data"]
+    stats: dict[str, Any] = _exposure_so_far(run) if stop is not None else {}
+    for event in run.results():
+        if event["event"] == "result":
+            stats = event["data"]
         else:
-            stats = {"error": e["message"]}
+            stats = {"error": event["message"]}
     console = run.console()
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)
     findings = [f for f in parse_log(console) if f.line > race_start]
-    return RaceResult(stats, findings, run)
+    return RaceResult(stats, findings, run, lost_before, stop)
+
+
+def _exposure_so_far(run: GuestRun) -> dict[str, Any]:
+    """What an interrupted race did, from its last progress event (every 5 s):
+    the exposure a report of it can claim."""
+    last = next((e for e in reversed(run.events) if e["event"] == "race-progress"), None)
+    if last is None:
+        return {"cycles": 0, "duration": 0.0, "workers": []}
+    elapsed = float(last["elapsed"]) or 1.0
+    return {"cycles": last["cycles"], "duration": last["elapsed"],
+            "cycles_per_second": round(last["cycles"] / elapsed, 2),
+            "workers": [{"worker": i, "iterations": n, "results": {},
+                         "per_second": round(n / elapsed, 1)}
+                        for i, n in enumerate(last["iterations"])],
+            "partial": "counted at the last progress event before the interrupt"}

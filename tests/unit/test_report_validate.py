@@ -116,7 +116,8 @@ def test_introduced_outranks_fixed_and_contracts_are_signatures() -> None:
 
 def test_race_documents_count_as_their_own_scenario() -> None:
     race = {"mode": "race", "driver": "vimc", "kernel": {}, "outcome": "done",
-            "findings": uaf_findings(), "console": str(CONSOLE), "stats": {"seed": 7}}
+            "findings": uaf_findings(), "console": str(CONSOLE),
+            "stats": {"seed": 7, "cycles": 12, "workers": [{"worker": 0, "iterations": 900}]}}
     clean = {**race, "findings": []}
     c = compare([[good(), clean]], [[good(), race]])
     (sig,) = c.signatures

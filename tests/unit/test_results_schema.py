@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from harness.host.interrupts import Interrupted
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.tree import KERNEL_TREE_FILES, State
 from harness.host.kmsg_cli import main as kmsg_main
@@ -475,8 +477,8 @@ def test_a_race_series_writes_each_race_and_the_rates_over_them(
     assert row["rate"] == pytest.approx(3 / 9 * 1000)
     printed = capsys.readouterr().out
     assert "BUG:null-ptr-deref:subdev_open: 3 hits in 9 cycles (0.9 s, 3 races): 333 per" in printed
-    assert printed.rstrip().endswith("FAIL: 3 of 3 races saw a kernel report, a stuck step or "
-                                     "could not run")
+    assert printed.rstrip().endswith("FAIL: 3 of 3 races saw a kernel report, a stuck step, "
+                                     "an interrupt or could not run")
     assert (out / "summary.txt").read_text().startswith("seed 7: 3 cycles, 0.3 s")
     e = reject(broken(doc, lambda d: d.pop("rates")), "race")
     assert e.path == "rates"
@@ -631,3 +633,52 @@ def test_kinds_and_paths() -> None:
     assert format_path(("after", "media-opened", "poll", 0)) == "after.media-opened.poll[0]"
     e = reject({"schema": 1}, "validate")
     assert str(e).startswith("validate document: ")
+
+
+class InterruptedSecondRace(RecordedGuest):
+    """The first race as recorded; SIGINT comes during the second."""
+
+    def run(self, tasks: list[dict[str, Any]], run_dir: Path,
+            deadlines: Deadlines | None = None,
+            on_event: Callable[[dict[str, Any], GuestRun], None] | None = None) -> GuestRun:
+        if self.boots == 0:
+            return super().run(tasks, run_dir, deadlines, on_event)
+        self.boots += 1
+        run_dir.mkdir(parents=True, exist_ok=True)
+        result = GuestRun(run_dir=run_dir, boot_seconds=1.9)
+        result.console_path.write_text("\n".join(
+            [*clean_boot(), marker(7.2, "race begin seed=8 workers=3 mode=unbind")]) + "\n")
+        result.events.append({"event": "race-progress", "cycles": 30, "elapsed": 5.1,
+                              "iterations": [200, 210, 190]})
+        result.end(Outcome.INTERRUPTED, "the harness got SIGINT")
+        stop = Interrupted(signal.SIGINT)
+        stop.run = result
+        raise stop
+
+
+def test_an_interrupted_series_reports_the_races_so_far(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.host.commands import race_repeat
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    k = kernel(tmp_path, "debian")
+    monkeypatch.setattr(race_repeat, "target_from_args",
+                        lambda args: (InterruptedSecondRace(k), k))
+    import argparse
+
+    from harness.host.commands.run import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    out = tmp_path / "series"
+    args = parser.parse_args(["run", "--race", "--repeat", "3", "--seed", "7",
+                              "--report", str(out)])
+    assert args.func(args) == 130
+    doc = written(out / "results.json")
+    validate(doc, "race")
+    # the third race never began; the second's counts are only the last progress event's
+    assert [r["seed"] for r in doc["races"]] == [7, 8]
+    assert doc["races"][1]["exposure"] is None and doc["races"][1]["outcome"] == "interrupted"
+    assert doc["rates"]["exposure"]["races"] == 1 and doc["rates"]["unmeasured"] == 1
+    assert "not counted: 1 race that recorded no exposure" in capsys.readouterr().out

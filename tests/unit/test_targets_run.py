@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -102,6 +103,11 @@ class PipeJob:
     def why_ended(self) -> str:
         assert self.proc is not None
         return f"the child exited with status {self.proc.returncode}"
+
+    def cut_off(self) -> str | None:
+        assert self.proc is not None
+        status = self.proc.returncode
+        return f"the child was killed by signal {-status}" if status and status < 0 else None
 
     def hang_evidence(self) -> None:
         self.calls.append("hang_evidence")
@@ -212,7 +218,8 @@ def test_an_unusable_board_is_the_users_error_and_the_run_is_still_stopped(
 
 
 def test_outcomes_are_the_strings_results_json_has_always_had(tmp_path: Path) -> None:
-    assert [o.value for o in Outcome] == ["running", "done", "hang", "crashed", "boot-failed"]
+    assert [o.value for o in Outcome] == ["running", "done", "hang", "crashed", "boot-failed",
+                                        "lost", "interrupted"]
     guest = GuestRun(tmp_path, [{"event": "done"}], Outcome.BOOT_FAILED, None, "m")
     doc = json.loads(json.dumps(guest.to_dict()))
     assert doc["outcome"] == "boot-failed"
@@ -226,12 +233,14 @@ def test_outcomes_are_the_strings_results_json_has_always_had(tmp_path: Path) ->
 # --- QEMU's event file: a stand-in QEMU writes it as the chardev does
 
 FAKE_QEMU = """
-import sys, time
+import os, signal, sys, time
 events = open(sys.argv[1], "ab", buffering=0)
 print("qemu-system-x86_64: a last word", flush=True)
 for part in sys.argv[3:]:
     if part.startswith("sleep "):
         time.sleep(float(part.split()[1]))
+    elif part == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
     else:
         events.write(part.encode())
 sys.exit(int(sys.argv[2]))
@@ -275,13 +284,29 @@ def test_qemu_events_file_is_followed_as_the_guest_writes_it(fake_qemu, tmp_path
     assert (tmp_path / "qemu.cmdline").read_text().startswith(sys.executable)
 
 
-def test_qemu_that_exits_early_is_said_with_its_last_words(fake_qemu, tmp_path: Path) -> None:
+def test_qemu_that_fails_is_lost_with_its_last_words(fake_qemu, tmp_path: Path) -> None:
+    """QEMU's own error status is the emulator's failure, not the guest's."""
     target, evidence = fake_qemu(1, '{"event": "ready"}\n')
     run = target.run([{"task": "uname"}], tmp_path)
-    assert run.outcome is Outcome.CRASHED
-    assert run.message == ("QEMU exited with status 1 before the agent finished: "
-                           "qemu-system-x86_64: a last word")
+    assert run.outcome is Outcome.LOST
+    assert run.message == "QEMU failed with status 1: qemu-system-x86_64: a last word"
     assert evidence == []
+
+
+def test_a_guest_that_ends_qemu_itself_crashed(fake_qemu, tmp_path: Path) -> None:
+    """A panic reboots (panic=-1) and -no-reboot ends QEMU with status 0."""
+    target, _ = fake_qemu(0, '{"event": "ready"}\n')
+    run = target.run([{"task": "uname"}], tmp_path)
+    assert run.outcome is Outcome.CRASHED
+    assert run.message.startswith("QEMU exited with status 0 before the agent finished")
+
+
+def test_qemu_killed_from_outside_is_lost_not_crashed(fake_qemu, tmp_path: Path) -> None:
+    # The stand-in kills itself as a user or the OOM killer would.
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', "sleep 0.3", "kill")
+    run = target.run([{"task": "uname"}], tmp_path, Deadlines(boot=10, idle=10, total=30))
+    assert run.outcome is Outcome.LOST
+    assert run.message.startswith("QEMU was killed by SIGKILL from outside the guest")
 
 
 def test_a_silent_guest_is_a_hang_and_its_stacks_are_asked_for(fake_qemu,
@@ -382,3 +407,38 @@ def test_board_targets_carry_the_spec_their_report_names() -> None:
     spec = "ssh://root@board/opt/v4l2-unplug?python=/usr/bin/python3.12"
     target = open_board(spec, BoardOptions())
     assert target.spec == spec
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_stops_qemu_and_hands_back_the_run(fake_qemu, tmp_path: Path,
+                                                    signum: int) -> None:
+    """The harness's own handlers, a real signal: QEMU is gone and its socket
+    removed before the exception reaches the caller, which gets the run."""
+    from harness.host import interrupts
+    from harness.host.targets.qemu import monitor_path
+
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', '{"event": "scenario-start"}\n',
+                          "sleep 30")
+    before = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    interrupts.install()
+    try:
+        def on_event(event: dict[str, Any], run: GuestRun) -> None:
+            if event["event"] == "scenario-start":
+                monitor_path(tmp_path).write_text("")  # as QEMU's -monitor leaves it
+                os.kill(os.getpid(), signum)
+
+        with pytest.raises(interrupts.Interrupted) as stop:
+            target.run([{"task": "uname"}], tmp_path, ROOMY, on_event=on_event)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    run = stop.value.run
+    assert run is not None and run.outcome is Outcome.INTERRUPTED
+    assert run.message == f"the harness got {signal.Signals(signum).name}"
+    assert stop.value.exit_status == 128 + signum
+    assert [e["event"] for e in run.events] == ["ready", "scenario-start"]
+    assert not monitor_path(tmp_path).exists()
+    # the stand-in QEMU (its command line names the events file) is gone
+    alive = subprocess.run(["pgrep", "-f", str(tmp_path / "events.jsonl")],
+                           capture_output=True, text=True)
+    assert alive.stdout == ""

@@ -21,7 +21,8 @@ def test_imports_nothing_of_the_harness() -> None:
 
 
 def test_members_are_the_strings_documents_hold() -> None:
-    assert [v.value for v in Verdict] == ["pass", "fail", "hang", "error", "not-run"]
+    assert [v.value for v in Verdict] == ["pass", "fail", "hang", "error", "not-run",
+                                        "interrupted"]
     assert [s.value for s in SignatureStatus] == ["introduced", "fixed", "flaky",
                                                   "still-present"]
     assert [r.value for r in PatchResult] == ["introduced", "fixed", "flaky", "unchanged"]

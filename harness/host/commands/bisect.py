@@ -20,13 +20,12 @@ import time
 from pathlib import Path
 
 from harness.host.commands import PROG, add_driver_option
+from harness.host.commands.inputs import at_least_one
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.host.validate.bisect import BisectError, bisect
 
-    if args.repeat < 1:
-        raise BisectError("--repeat must be at least 1")
     if args.test_command:
         command = shlex.split(args.test_command)
         if not command:
@@ -82,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"'{PROG} run --list'")
     p.add_argument("--signature", help="bad only if this signature appears (e.g. "
                    "KASAN:use-after-free:media_gobj_destroy), not on any failure")
-    p.add_argument("--repeat", type=int, default=1, metavar="N",
+    p.add_argument("--repeat", type=at_least_one, default=1, metavar="N",
                    help="runs per step; bad if any run is bad (for flaky bugs)")
     p.add_argument("--patch", action="append", type=Path, default=[], metavar="FILE",
                    help="patch applied at every step (repeatable)")

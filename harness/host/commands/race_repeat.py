@@ -12,18 +12,8 @@ from typing import Any
 from harness.host.commands import report_dir, target_from_args
 
 
-def repeat_count(text: str) -> int:
-    """--repeat: a whole number of races, at least one."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of races: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"at least one race, not {n}")
-    return n
-
-
 def repeat(args: argparse.Namespace, profile: Any) -> int:
+    from harness.host.commands.run import exit_status
     from harness.host.race_series import run_series, seeds
     from harness.host.report import results
 
@@ -52,10 +42,10 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
     failed = series.failed
     # A clean series passes with the bound it supports, never on its own.
     lines.append(f"FAIL: {sum(r.result.failed for r in series.races)} of {len(series.races)} "
-                 "races saw a kernel report, a stuck step or could not run" if failed
-                 else f"PASS: {tally.any_report.line()}")
+                 "races saw a kernel report, a stuck step, an interrupt or could not run"
+                 if failed else f"PASS: {tally.any_report.line()}")
     print(lines[-1])
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     print(f"report: {out}/results.json, {out}/summary.txt; each race in {out}/race-*/",
           file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed, series.interrupted)

@@ -8,13 +8,17 @@ import time
 from pathlib import Path
 
 from harness.host.commands import (
+    PROG,
     add_driver_option,
     add_kernel_options,
     add_target_options,
     report_dir,
     target_from_args,
 )
-from harness.host.commands.race_repeat import repeat_count
+from harness.host.commands.inputs import at_least_one, positive_seconds
+from harness.host.interrupts import Interrupted
+from harness.pure.scenarios.model import NodeKind
+from harness.pure.scenarios.verdicts import Verdict
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +54,17 @@ def run(args: argparse.Namespace) -> int:
     print(results.summary(result))
     print(f"report: {out}/results.json, {out}/results.ktap; consoles in {out}/boot-*/",
           file=sys.stderr)
-    return 1 if result.failed else 0
+    return exit_status(result.failed, result.interrupted)
+
+
+def exit_status(failed: bool, interrupted: Interrupted | None) -> int:
+    """0 all passed, 1 something did not; 128 + the signal's number when one
+    stopped the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP), as a shell says it."""
+    if interrupted is not None:
+        print(f"{PROG}: interrupted by {interrupted.name}; the report holds what finished",
+              file=sys.stderr)
+        return interrupted.exit_status
+    return 1 if failed else 0
 
 
 def _race(args: argparse.Namespace, profile) -> int:
@@ -82,6 +96,9 @@ def _race(args: argparse.Namespace, profile) -> int:
     history.record(doc, "race", "", out)
     if "error" in s:
         print(f"race failed in the guest: {s['error']}")
+    elif "seed" not in s:
+        # Interrupted before the agent's own count: the last progress event's.
+        print(f"{s.get('cycles', 0)} cycles in {s.get('duration', 0)} s before the interrupt")
     else:
         print(f"seed {s['seed']}: {s['cycles']} {s['mode']} cycles in {s['duration']} s "
               f"({s['cycles_per_second']}/s)")
@@ -101,8 +118,10 @@ def _race(args: argparse.Namespace, profile) -> int:
     if result.boot.outcome != "done":
         print(f"guest {result.boot.outcome}: {result.boot.message}")
     print("\n".join(results.race_tally([results.race_exposure(result)], expected).lines()))
-    print("PASS: no kernel report in the race" if not result.failed else "FAIL")
-    return 1 if result.failed else 0
+    verdict, reason = result.verdict
+    print("PASS: no kernel report in the race" if verdict == Verdict.PASS
+          else f"{verdict.upper()}: {reason}")
+    return exit_status(result.failed, result.interrupted)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,14 +136,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     race = p.add_argument_group("race mode")
     race.add_argument("--race", action="store_true",
                       help="workers open/ioctl/mmap/close every node while a disruptor loops")
-    race.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    race.add_argument("--duration", type=positive_seconds, default=60.0,
+                      help="seconds (default 60)")
     race.add_argument("--seed", type=int, default=1, help="seed of every random choice")
-    race.add_argument("--workers", type=int, default=3, help="worker processes (default 3)")
+    race.add_argument("--workers", type=at_least_one, default=3,
+                      help="worker processes (default 3)")
     race.add_argument("--race-mode", choices=("unbind", "rmmod"), default="unbind",
                       help="disruptor: unbind/bind or rmmod/modprobe cycles")
-    race.add_argument("--race-nodes", action="append", choices=("video", "media", "subdev"),
+    race.add_argument("--race-nodes", action="append", choices=[k.value for k in NodeKind],
                       help="node kinds the workers use (repeatable; default: all)")
-    race.add_argument("--repeat", type=repeat_count, default=1, metavar="N",
+    race.add_argument("--repeat", type=at_least_one, default=1, metavar="N",
                       help="N races, seeds --seed, --seed + 1, ..., one boot each, and each "
                            "signature's rate per 1,000 cycles with its 95%% interval")
     race.add_argument("--signature", action="append", metavar="SIG",

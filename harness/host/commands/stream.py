@@ -16,6 +16,7 @@ from harness.host.commands import (
     qemu_from_args,
     report_dir,
 )
+from harness.host.commands.inputs import at_least_one
 from harness.pure.errors import HarnessError
 
 MEMORY_CHOICES = ("mmap", "userptr", "dmabuf", "read")
@@ -154,10 +155,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", action="append", metavar="WxH",
                    help="frame size, repeatable: WxH, 'default' (the default) or 'all' "
                         "(the profile's default and other sizes)")
-    p.add_argument("--frames", type=int, default=60, help="frames per stream (default: 60)")
+    p.add_argument("--frames", type=at_least_one, default=60,
+                   help="frames per stream (default: 60)")
     p.add_argument("--wait", choices=("poll", "select"), default="poll",
                    help="how to wait for frames (default: poll)")
-    p.add_argument("--buffers", type=int, default=4, help="buffers per queue (default: 4)")
+    p.add_argument("--buffers", type=at_least_one, default=4, help="buffers per queue (default: 4)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", type=Path, help="directory for the console log and events")
     p.set_defaults(func=run)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from harness.host.commands import PROG, add_driver_option
+from harness.host.commands.inputs import at_least_one, positive_seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", action="append", metavar="NAME",
                    help="run only this scenario (repeatable; default: the whole matrix, or "
                    f"none with --race); see '{PROG} run --list'")
-    p.add_argument("--repeat", type=int, default=1, metavar="N",
+    p.add_argument("--repeat", type=at_least_one, default=1, metavar="N",
                    help="runs per kernel; hit rates tell a flaky race from a fixed bug")
     add_driver_option(p)
     p.add_argument("--report", type=Path, help="report directory")
@@ -66,9 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="build (or find) both kernels, print where they are, run nothing")
     race = p.add_argument_group("race mode (the same seed on both kernels)")
     race.add_argument("--race", action="store_true", help="run the race on both kernels")
-    race.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    race.add_argument("--duration", type=positive_seconds, default=60.0,
+                      help="seconds (default 60)")
     race.add_argument("--seed", type=int, default=1, help="seed of every random choice")
-    race.add_argument("--workers", type=int, default=3, help="worker processes (default 3)")
+    race.add_argument("--workers", type=at_least_one, default=3,
+                      help="worker processes (default 3)")
     race.add_argument("--race-mode", choices=("unbind", "rmmod"), default="unbind",
                       help="disruptor: unbind/bind or rmmod/modprobe cycles")
     p.set_defaults(func=run)

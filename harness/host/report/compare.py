@@ -25,10 +25,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.host.race_verdict import judge_doc
+from harness.host.targets.run import Outcome as RunOutcome
 from harness.pure.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
 
 SIDES = ("base", "head")
 SIDE_LABELS = {"base": "baseline", "head": "patched"}
+# How a race's guest may end that is the kernel's doing, and so a signature of
+# its own when no report says more (a lost or interrupted run is not).
+KERNEL_ENDINGS = (RunOutcome.HANG, RunOutcome.CRASHED)
 # In the order validate.json lists signatures: introduced first.
 STATUSES = tuple(SignatureStatus)
 
@@ -54,7 +59,7 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
     if doc.get("mode") == "race":
         for f in doc.get("findings", []):
             yield Hit(side, run, "race", f, doc.get("console"))
-        if doc.get("outcome") not in (None, "done") and not doc.get("findings"):
+        if doc.get("outcome") in KERNEL_ENDINGS and not doc.get("findings"):
             yield Hit(side, run, "race", _pseudo("VERDICT", doc["outcome"],
                                                  f"the race's guest {doc['outcome']}"), None,
                       kernel_report=False)
@@ -69,7 +74,10 @@ def hits(doc: dict[str, Any], side: str, run: int) -> Iterator[Hit]:
                 yield Hit(side, run, s["name"],
                           _pseudo("CONTRACT", c["contract"], c.get("detail", "")),
                           s.get("console"), kernel_report=False)
-        if s["verdict"] in (Verdict.HANG, Verdict.ERROR) and not s.get("findings"):
+        # A target lost from outside (QEMU killed, ssh dropped) is no signature:
+        # it says nothing of either kernel.
+        if (s["verdict"] in (Verdict.HANG, Verdict.ERROR) and not s.get("findings")
+                and not s.get("lost")):
             yield Hit(side, run, s["name"],
                       _pseudo("VERDICT", s["verdict"], s.get("reason", "")), s.get("console"),
                       kernel_report=False)
@@ -195,5 +203,4 @@ def _verdicts(doc: dict[str, Any]) -> Iterator[tuple[str, Verdict]]:
     for s in doc.get("scenarios", []):
         yield s["name"], Verdict(s["verdict"])
     if doc.get("mode") == "race":
-        failed = doc.get("findings") or doc.get("outcome") != "done"
-        yield "race", Verdict.FAIL if failed else Verdict.PASS
+        yield "race", judge_doc(doc)[0]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.host.race_verdict import judge_doc
 from harness.host.report.compare import hits
 from harness.pure.scenarios.verdicts import Verdict
 
@@ -71,7 +72,9 @@ CREATE INDEX IF NOT EXISTS results_scenario ON results(scenario);
 """
 
 # Columns added to a table after databases were first written; added in place.
-ADDED_COLUMNS = {"runs": {"kernel_id": "TEXT"}}
+ADDED_COLUMNS = {"runs": {"kernel_id": "TEXT",
+                          # the signal that stopped the run (SIGINT, ...), or NULL
+                          "interrupted": "TEXT"}}
 
 
 def db_path() -> Path:
@@ -149,11 +152,12 @@ def _record(doc: dict[str, Any], command: str, label: str, report_dir: Path | st
         cur = conn.execute(
             "INSERT INTO runs (started, duration_s, command, label, grp, driver, flavour,"
             " kernel_release, kernel_commit, kernel_patches, config_hash, image_hash, kernel_id,"
-            " report_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " report_dir, interrupted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (doc.get("started", ""), doc.get("duration_s"), command, label, group,
              doc.get("driver"), kernel.get("flavour"), kernel.get("release"), ident["commit"],
              json.dumps(ident["patches"]), ident["config_hash"], ident["image_hash"],
-             ident["kernel_id"], str(report_dir) if report_dir else None),
+             ident["kernel_id"], str(report_dir) if report_dir else None,
+             doc.get("interrupted")),
         )
         run_id = cur.lastrowid
         assert run_id is not None
@@ -165,9 +169,8 @@ def _record(doc: dict[str, Any], command: str, label: str, report_dir: Path | st
                        else None)
             rows.append((run_id, s["name"], s["verdict"], seconds, s.get("reason", "")))
         if doc.get("mode") == "race":
-            failed = bool(doc.get("findings")) or doc.get("outcome") != "done"
-            rows.append((run_id, "race", Verdict.FAIL if failed else Verdict.PASS,
-                         doc.get("stats", {}).get("duration"), doc.get("outcome", "")))
+            verdict, reason = judge_doc(doc)
+            rows.append((run_id, "race", verdict, doc.get("stats", {}).get("duration"), reason))
         conn.executemany("INSERT INTO results VALUES (?,?,?,?,?)", rows)
         counts: dict[tuple[str, str], list[Any]] = {}
         for hit in hits(doc, "base", 1):
@@ -248,7 +251,7 @@ def changes(conn: sqlite3.Connection, scenario: str | None = None) -> list[Chang
     last: dict[tuple[str, str], tuple[bool, int]] = {}
     out = []
     for row in conn.execute(sql + " ORDER BY run_id", args):
-        if row["verdict"] == Verdict.NOT_RUN:
+        if not Verdict(row["verdict"]).judges_the_driver:
             continue
         run = all_runs[row["run_id"]]
         key = (row["scenario"], series_name(run))
@@ -270,7 +273,7 @@ def flaky(conn: sqlite3.Connection, scenario: str | None = None) -> list[Flaky]:
                COUNT(DISTINCT s.run_id) AS hits,
                (SELECT COUNT(*) FROM results r2 JOIN runs u2 ON u2.id = r2.run_id
                  WHERE r2.scenario = r.scenario AND u2.kernel_id = u.kernel_id
-                   AND r2.verdict != :not_run) AS total
+                   AND r2.verdict IN ({judging})) AS total
           FROM results r JOIN runs u ON u.id = r.run_id
           JOIN signatures s ON s.run_id = r.run_id AND s.scenario = r.scenario
          WHERE u.kernel_id IS NOT NULL {where}
@@ -279,7 +282,9 @@ def flaky(conn: sqlite3.Connection, scenario: str | None = None) -> list[Flaky]:
          ORDER BY r.scenario, s.signature
     """
     where = "AND r.scenario = :scenario" if scenario else ""
-    args = {"not_run": str(Verdict.NOT_RUN), "scenario": scenario}
+    judging = [v for v in Verdict if v.judges_the_driver]
+    args = {"scenario": scenario, **{f"v{i}": str(v) for i, v in enumerate(judging)}}
+    named = ", ".join(f":v{i}" for i in range(len(judging)))
     return [Flaky(r["scenario"], r["signature"], r["title"], r["hits"], r["total"],
                   f"{r['release']} kernel {r['kernel_id'][:8]}")
-            for r in conn.execute(sql.format(where=where), args)]
+            for r in conn.execute(sql.format(where=where, judging=named), args)]

@@ -14,11 +14,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
+from harness.host.race_verdict import judge_doc
 from harness.host.report.compare import SIDE_LABELS, Comparison
 from harness.pure.scenarios.verdicts import SignatureStatus, Verdict
 
 _ELEMENT: dict[str, str] = {Verdict.FAIL: "failure", Verdict.HANG: "error", Verdict.ERROR: "error",
-            Verdict.NOT_RUN: "skipped"}
+            Verdict.NOT_RUN: "skipped", Verdict.INTERRUPTED: "error"}
 
 
 def _duration(scenario: dict[str, Any]) -> float:
@@ -80,12 +81,11 @@ def run_suite(doc: dict[str, Any], name: str | None = None) -> ET.Element:
         for s in doc.get("scenarios", [])
     ]
     if doc.get("mode") == "race":
-        failed = bool(doc.get("findings")) or doc.get("outcome") != "done"
+        verdict, reason = judge_doc(doc)
         text = "\n\n".join(f"{f['title']}  [{f['signature']}]\n{f.get('text', '')}"
                            for f in doc.get("findings", []))
-        message = "; ".join(f["title"] for f in doc.get("findings", [])) or doc.get("outcome", "")
         cases.append(_case(classname, f"race-seed{doc.get('stats', {}).get('seed', '?')}",
-                           Verdict.FAIL if failed else Verdict.PASS, message, text))
+                           verdict, reason, text))
     for f in doc.get("boot_findings", []):
         cases.append(_case(classname, "(boot)", Verdict.FAIL, f["title"], f.get("text", "")))
     props = {"kernel.release": kernel.get("release", ""), "kernel.flavour":

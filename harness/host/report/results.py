@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.host.kernels.kernel import Kernel
-from harness.host.runner import Outcome, RaceResult, RunResult, race_failed
+from harness.host.race_verdict import judge_doc
+from harness.host.runner import Outcome, RaceResult, RunResult
 from harness.pure.race.exposure import Exposure, begin_time, measure
 from harness.pure.race.rates import Tally, tally
 from harness.pure.scenarios.record import ScenarioRecord, Status
@@ -45,6 +46,9 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
         "after": rec.after or {},
         "error": rec.error,
         "traceback": rec.traceback,
+        # The target lost from outside: the cause, which no kernel finding outweighed.
+        **({"lost": rec.error} if rec.status == Status.LOST else {}),
+        **({"lost_before": o.lost_before} if o.lost_before else {}),
     }
 
 
@@ -64,6 +68,7 @@ def write(result: RunResult, kernel: Kernel | BoardKernel, driver: str, report_d
         "summary": {str(v): counts.get(v, 0) for v in Verdict},
         "boot_findings": [f.to_dict() for f in result.boot_findings],
         "scenarios": [outcome_dict(o) for o in result.outcomes],
+        **({"interrupted": result.interrupted.name} if result.interrupted else {}),
         **(extra or {}),
     }
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -107,13 +112,17 @@ def race_with_statistics(result: RaceResult, kernel: Kernel | BoardKernel, drive
 def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
              started: float) -> dict[str, Any]:
     """results.json of a race run."""
+    verdict, reason = result.verdict
     return {"schema": SCHEMA, "tool": "v4l2-unplug", "mode": "race", "driver": driver,
             "kernel": {"flavour": kernel.flavour, "release": kernel.release,
                        "image": str(kernel.image)},
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),
             "stats": result.stats, "findings": [f.to_dict() for f in result.findings],
-            "console": str(result.boot.console_path), "outcome": result.boot.outcome}
+            "console": str(result.boot.console_path), "outcome": result.boot.outcome,
+            "message": result.boot.message, "verdict": verdict, "reason": reason,
+            **({"lost_before": result.lost_before} if result.lost_before else {}),
+            **({"interrupted": result.interrupted.name} if result.interrupted else {})}
 
 
 def race_ktap(doc: dict[str, Any]) -> str:
@@ -134,7 +143,10 @@ def race_ktap(doc: dict[str, Any]) -> str:
     for key in ("stuck_disruption", "stuck_workers"):
         if stats.get(key):
             lines.append(f"# {name}: {key.replace('_', ' ')}: {stats[key]}")
-    failed = race_failed(stats, bool(findings), doc.get("outcome", "done"))
+    verdict, reason = judge_doc(doc)
+    if reason and not findings:
+        lines.append(f"# {name}: {reason}")
+    failed = verdict != Verdict.PASS
     lines.append(f"{'not ok' if failed else 'ok'} 1 {name}")
     return "\n".join(lines) + "\n"
 
@@ -161,6 +173,9 @@ def summary(result: RunResult, width: int = 110) -> str:
     counts = Counter(o.verdict for o in result.outcomes)
     rows.append("")
     rows.append(", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    if result.interrupted:
+        rows.append(f"interrupted by {result.interrupted.name}: the verdicts above are what "
+                    f"finished before it")
     if result.boot_findings:
         rows.append(f"kernel reports before any scenario: "
                     f"{'; '.join(f.title for f in result.boot_findings)}")

@@ -15,6 +15,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -275,12 +276,26 @@ class _QemuJob:
         return (f"QEMU exited with status {self.proc.returncode} before the agent finished"
                 + _qemu_said(self.run_dir))
 
+    def cut_off(self) -> str | None:
+        # A guest ends QEMU with status 0 (poweroff, or a panic: panic=-1 and
+        # -no-reboot); a signal or QEMU's own error status came from outside it.
+        assert self.proc is not None
+        status = self.proc.returncode
+        if status is not None and status < 0:
+            return (f"QEMU was killed by {signal.Signals(-status).name} from outside the "
+                    f"guest (a user, the host's OOM killer)")
+        if status:
+            return f"QEMU failed with status {status}" + _qemu_said(self.run_dir)
+        return None
+
     def hang_evidence(self) -> None:
         self.target._collect_hang_evidence(self.run_dir)
 
     def stop(self, result: GuestRun) -> None:
         if self.proc is not None:
             kill_group(self.proc)
+        # QEMU leaves its monitor socket behind when it is killed.
+        monitor_path(self.run_dir).unlink(missing_ok=True)
 
 
 def monitor_path(run_dir: Path) -> Path:

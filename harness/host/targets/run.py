@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.host.interrupts import Interrupted
+
 # How long the loop waits for event lines before it looks at the deadlines
 # again (a Job may return earlier).
 POLL = 0.2
@@ -33,6 +35,11 @@ class Outcome(enum.StrEnum):
     HANG = "hang"  # a deadline passed after the agent started
     CRASHED = "crashed"  # the events stopped after the agent started (an exit, a panic)
     BOOT_FAILED = "boot-failed"  # the agent never said `ready`
+    # Something outside the target ended the run: the emulator killed (by a
+    # user, the host's OOM killer), the connection to a board lost while the
+    # board kept running. Nothing the kernel did; the run says nothing of it.
+    LOST = "lost"
+    INTERRUPTED = "interrupted"  # the harness got SIGINT, SIGTERM or SIGHUP
 
 
 @dataclass(frozen=True)
@@ -222,6 +229,11 @@ class Job(Protocol):
     def why_ended(self) -> str:
         """What to say of a run whose stream ended before `done`."""
 
+    def cut_off(self) -> str | None:
+        """When the stream ended before `done`: the cause, if it lies outside
+        the target (the emulator killed, the way to the board lost while the
+        board ran on); None when the target itself went (a panic, a reset)."""
+
     def hang_evidence(self) -> None:
         """Ask the kernel for its blocked tasks and CPU stacks, before the stop."""
 
@@ -246,6 +258,12 @@ def run_job(job: Job, book: EventBook) -> GuestRun:
         except DeadlinePassed as d:
             result.end(Outcome.HANG if result.started else Outcome.BOOT_FAILED, str(d))
             job.hang_evidence()
+    except Interrupted as stop:
+        # Stopped below, before the exception goes on: the caller reports
+        # from this run's events and console.
+        result.end(Outcome.INTERRUPTED, f"the harness got {stop.name}")
+        stop.run = result
+        raise
     finally:
         try:
             job.stop(result)
@@ -267,4 +285,8 @@ def _follow(job: Job, book: EventBook) -> None:
             result.end(Outcome.CRASHED if result.started else Outcome.BOOT_FAILED, why)
             return
         book.check(job.not_started)
+    outside = job.cut_off()
+    if outside is not None:
+        result.end(Outcome.LOST, outside)
+        return
     result.end(Outcome.CRASHED if result.started else Outcome.BOOT_FAILED, job.why_ended())

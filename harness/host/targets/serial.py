@@ -600,6 +600,11 @@ class _SerialJob:
         # read() never ends the stream; a Job must still say why it would.
         return f"the serial console {self.target.where} closed"
 
+    def cut_off(self) -> str | None:
+        # read() never ends the stream; a quiet line is the deadlines' to find,
+        # and a quiet line cannot tell a hung kernel from a dead adapter.
+        return None
+
     def hang_evidence(self) -> None:
         self.target._hang_evidence(self.pid)
 

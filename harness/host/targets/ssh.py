@@ -392,6 +392,19 @@ class _SshJob:
         assert self.agent is not None
         return self.target._why_ended(self.agent, self.run_dir)
 
+    def cut_off(self) -> str | None:
+        # ssh says 255 for its own failures. The board still answering with the
+        # same boot id means its kernel ran on: only the connection went.
+        assert self.agent is not None
+        t = self.target
+        if self.agent.returncode != 255 or (t.console is not None and t.console.sink.panicked):
+            return None
+        boot_id = t.boot_id(timeout=15)
+        if boot_id is None or boot_id != t._boot_id:
+            return None
+        return (f"the ssh connection to {t.address} was lost while the board kept running "
+                f"(same boot id {boot_id})")
+
     def hang_evidence(self) -> None:
         self.target._hang_evidence()
 

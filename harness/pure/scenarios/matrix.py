@@ -149,8 +149,13 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
 
 
 def select(matrix: list[Scenario], names: list[str] | None) -> list[Scenario]:
-    """The scenarios called `names` (all when None), or a clear error for an unknown one."""
+    """The scenarios called `names` (all when None), or a clear error for an
+    unknown one or for a selection that comes to nothing: a run of no
+    scenario would exercise nothing and pass."""
     if not names:
+        if not matrix:
+            raise HarnessError("the driver profile admits no scenario: nothing to run "
+                               "(check its nodes, stages and disruptions)")
         return matrix
     by_name = {s.name: s for s in matrix}
     unknown = [n for n in names if n not in by_name]

@@ -25,6 +25,10 @@ class Status(StrEnum):
     ERROR = "error"  # the harness's own code raised (a stage not reached, ...)
     HANG = "hang"  # still in the kernel at the deadline
     CRASHED = "crashed"  # the process died without reporting (killed, oopsed)
+    # The host lost the target under it (QEMU killed, a connection dropped):
+    # set by the host, never by the agent.
+    LOST = "lost"
+    INTERRUPTED = "interrupted"  # the harness was told to stop (SIGINT, ...): host only
 
 
 @dataclass

@@ -21,6 +21,15 @@ class Verdict(StrEnum):
     HANG = "hang"  # a deadline passed while it ran
     ERROR = "error"  # it could not run (the agent failed, a stage was not reached)
     NOT_RUN = "not-run"
+    INTERRUPTED = "interrupted"  # under way when the harness was told to stop
+
+    @property
+    def judges_the_driver(self) -> bool:
+        """Whether the verdict says anything of the driver. An error (the
+        scenario could not run: a stage not reached, the target lost from
+        outside) or a scenario not run is no evidence either way: the history
+        does not count it as passing or failing."""
+        return self in (Verdict.PASS, Verdict.FAIL, Verdict.HANG)
 
 
 class SignatureStatus(StrEnum):
