@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from harness.host.interrupts import Interrupted
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.tree import KERNEL_TREE_FILES, State
 from harness.host.kmsg_cli import main as kmsg_main
@@ -148,7 +150,8 @@ def race_stats(seed: int, console: str, cycles: int, duration: float) -> dict[st
             "cycles_per_second": round(cycles / duration, 2),
             "steps": {"unbind:ok": cycles, "bind:ok": cycles - 1},
             "workers": workers, "stuck_disruption": None, "stuck_workers": [],
-            "first_report": first, "stopped_early": first is not None}
+            "first_report": first, "stopped_early": first is not None,
+            "cycle_starts": [round(i * duration / cycles, 3) for i in range(cycles)]}
 
 
 class RecordedGuest:
@@ -266,7 +269,7 @@ def race_doc(tmp: Path, **guest: Any) -> dict[str, Any]:
     report = tmp / "race"
     race = run_race(RecordedGuest(kernel(tmp), **guest), "vimc", 30.0, 7, 3,
                     "unbind", report)
-    doc = results.race_doc(race, kernel(tmp), "vimc", 1_763_769_600.0)
+    doc = results.race_with_statistics(race, kernel(tmp), "vimc", 1_763_769_600.0)
     report.mkdir(parents=True, exist_ok=True)
     (report / "results.json").write_text(json.dumps(doc, indent=1, default=str))
     return written(report / "results.json")
@@ -406,6 +409,101 @@ def test_a_race_runs_results_json_matches_its_schema(tmp_path: Path) -> None:
     assert doc["stats"]["first_report"]["message"].startswith("BUG: kernel NULL pointer")
 
 
+def test_a_race_document_carries_its_exposure_and_rates(tmp_path: Path) -> None:
+    doc = race_doc(tmp_path)
+    # the recorded report came 7.552667 - 7.241734 s after the race began, in the
+    # third of the RecordedGuest's cycles (begun at 0.0, 0.103 and 0.207 s)
+    assert doc["exposure"] == {
+        "seed": 7, "seconds": 0.311, "cycles": 3, "iterations": 4180 + 3977 + 4302,
+        "censored": True,
+        "first_hits": [{"signature": "BUG:null-ptr-deref:subdev_open", "seconds": 0.311,
+                        "cycle": 3}]}
+    rates = doc["rates"]
+    assert rates["exposure"]["cycles"] == 3 and rates["unmeasured"] == 0
+    (row,) = rates["signatures"]
+    assert (row["signature"], row["hits"]) == ("BUG:null-ptr-deref:subdev_open", 1)
+    assert row["rate"] == pytest.approx(1000 / 3)
+    assert row["low"] < row["rate"] < row["high"]
+    e = reject(broken(doc, lambda d: d["exposure"].pop("cycles")), "race")
+    assert e.path == "exposure.cycles"
+    e = reject(broken(doc, lambda d: d["rates"]["signatures"][0].update(hits=-1)), "race")
+    assert e.path == "rates.signatures[0].hits"
+
+
+def test_a_race_without_counts_has_no_exposure_and_says_so(tmp_path: Path) -> None:
+    doc = race_doc(tmp_path, race_error=True)
+    validate(doc, "race")
+    assert doc["exposure"] is None
+    assert doc["rates"]["unmeasured"] == 1 and doc["rates"]["exposure"]["races"] == 0
+    assert doc["rates"]["any_report"]["rate"] is None
+
+
+def series(tmp: Path, monkeypatch: pytest.MonkeyPatch, *extra: str, **guest: Any) -> Path:
+    """`run --race --repeat 3` (harness/host/commands/race_repeat.py) on a RecordedGuest."""
+    from harness.host.commands import race_repeat
+    from harness.host.commands.run import register
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp / "data"))
+    k = kernel(tmp, "debian")
+    monkeypatch.setattr(race_repeat, "target_from_args", lambda args: (RecordedGuest(k, **guest),
+                                                                       k))
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    out = tmp / "series"
+    args = parser.parse_args(["run", "--race", "--repeat", "3", "--seed", "7", "--duration",
+                              "20", "--report", str(out), *extra])
+    assert args.func(args) == (1 if guest.get("buggy", True) else 0)
+    return out
+
+
+def test_a_race_series_writes_each_race_and_the_rates_over_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = series(tmp_path, monkeypatch)
+    doc = written(out / "results.json")
+    assert kind_of(doc) == "race"
+    validate(doc, "race")
+    assert doc["repeat"] == 3 and [r["seed"] for r in doc["races"]] == [7, 8, 9]
+    for i, r in enumerate(doc["races"], start=1):
+        assert r["dir"] == str(out / f"race-{i:02d}") and r["failed"]
+        assert r["exposure"]["cycles"] == 3 and r["exposure"]["censored"]
+        own = written(out / f"race-{i:02d}" / "results.json")
+        validate(own, "race")
+        assert own["stats"]["seed"] == r["seed"] and own["exposure"] == r["exposure"]
+    (row,) = doc["rates"]["signatures"]
+    assert (row["hits"], doc["rates"]["exposure"]["cycles"]) == (3, 9)
+    assert row["rate"] == pytest.approx(3 / 9 * 1000)
+    printed = capsys.readouterr().out
+    assert "BUG:null-ptr-deref:subdev_open: 3 hits in 9 cycles (0.9 s, 3 races): 333 per" in printed
+    assert printed.rstrip().endswith("FAIL: 3 of 3 races saw a kernel report, a stuck step, "
+                                     "an interrupt or could not run")
+    assert (out / "summary.txt").read_text().startswith("seed 7: 3 cycles, 0.3 s")
+    e = reject(broken(doc, lambda d: d.pop("rates")), "race")
+    assert e.path == "rates"
+    e = reject(broken(doc, lambda d: d["races"][1].pop("exposure")), "race")
+    assert e.path == "races[1].exposure"
+
+
+def test_a_clean_series_passes_only_with_the_bound_it_supports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    info = "BUG:null-ptr-deref:media_device_get_info"
+    out = series(tmp_path, monkeypatch, "--signature", info, buggy=False)
+    doc = written(out / "results.json")
+    validate(doc, "race")
+    assert doc["rates"]["exposure"]["cycles"] == 3 * 412
+    (row,) = doc["rates"]["signatures"]
+    assert (row["signature"], row["hits"], row["seen"], row["low"]) == (info, 0, False, 0)
+    printed = capsys.readouterr().out.rstrip().splitlines()
+    assert (f"{info}: not seen in 1236 cycles (60.0 s, 3 races): rate < 2.98 per 1,000 "
+            "cycles, 95%") in printed
+    last = printed[-1]
+    assert last == ("PASS: any kernel report: not seen in 1236 cycles (60.0 s, 3 races): "
+                    "rate < 2.98 per 1,000 cycles, 95%")
+
+
 @pytest.mark.parametrize("guest", [{"buggy": False}, {"race_error": True}],
                          ids=["clean", "agent-error"])
 def test_clean_and_failed_races_match_too(tmp_path: Path, guest: dict[str, Any]) -> None:
@@ -535,3 +633,52 @@ def test_kinds_and_paths() -> None:
     assert format_path(("after", "media-opened", "poll", 0)) == "after.media-opened.poll[0]"
     e = reject({"schema": 1}, "validate")
     assert str(e).startswith("validate document: ")
+
+
+class InterruptedSecondRace(RecordedGuest):
+    """The first race as recorded; SIGINT comes during the second."""
+
+    def run(self, tasks: list[dict[str, Any]], run_dir: Path,
+            deadlines: Deadlines | None = None,
+            on_event: Callable[[dict[str, Any], GuestRun], None] | None = None) -> GuestRun:
+        if self.boots == 0:
+            return super().run(tasks, run_dir, deadlines, on_event)
+        self.boots += 1
+        run_dir.mkdir(parents=True, exist_ok=True)
+        result = GuestRun(run_dir=run_dir, boot_seconds=1.9)
+        result.console_path.write_text("\n".join(
+            [*clean_boot(), marker(7.2, "race begin seed=8 workers=3 mode=unbind")]) + "\n")
+        result.events.append({"event": "race-progress", "cycles": 30, "elapsed": 5.1,
+                              "iterations": [200, 210, 190]})
+        result.end(Outcome.INTERRUPTED, "the harness got SIGINT")
+        stop = Interrupted(signal.SIGINT)
+        stop.run = result
+        raise stop
+
+
+def test_an_interrupted_series_reports_the_races_so_far(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.host.commands import race_repeat
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    k = kernel(tmp_path, "debian")
+    monkeypatch.setattr(race_repeat, "target_from_args",
+                        lambda args: (InterruptedSecondRace(k), k))
+    import argparse
+
+    from harness.host.commands.run import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    out = tmp_path / "series"
+    args = parser.parse_args(["run", "--race", "--repeat", "3", "--seed", "7",
+                              "--report", str(out)])
+    assert args.func(args) == 130
+    doc = written(out / "results.json")
+    validate(doc, "race")
+    # the third race never began; the second's counts are only the last progress event's
+    assert [r["seed"] for r in doc["races"]] == [7, 8]
+    assert doc["races"][1]["exposure"] is None and doc["races"][1]["outcome"] == "interrupted"
+    assert doc["rates"]["exposure"]["races"] == 1 and doc["rates"]["unmeasured"] == 1
+    assert "not counted: 1 race that recorded no exposure" in capsys.readouterr().out

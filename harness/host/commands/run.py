@@ -28,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.pure.scenarios.matrix import build_matrix, select
 
     profile = get_profile(args.driver)
+    if args.race and args.repeat > 1:
+        from harness.host.commands.race_repeat import repeat
+
+        return repeat(args, profile)
     if args.race:
         return _race(args, profile)
     matrix = build_matrix(profile)
@@ -83,7 +87,8 @@ def _race(args: argparse.Namespace, profile) -> int:
     result = run_race(target, profile.name, args.duration, args.seed, args.workers,
                       args.race_mode, out, progress, kinds=args.race_nodes)
     s = result.stats
-    doc = results.race_doc(result, kernel, profile.name, started)
+    expected = args.signature or ()
+    doc = results.race_with_statistics(result, kernel, profile.name, started, expected)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
     (out / "results.ktap").write_text(results.race_ktap(doc))
@@ -112,6 +117,7 @@ def _race(args: argparse.Namespace, profile) -> int:
         print(f"FINDING {group.first.title}{times}  [{group.signature}]")
     if result.boot.outcome != "done":
         print(f"guest {result.boot.outcome}: {result.boot.message}")
+    print("\n".join(results.race_tally([results.race_exposure(result)], expected).lines()))
     verdict, reason = result.verdict
     print("PASS: no kernel report in the race" if verdict == Verdict.PASS
           else f"{verdict.upper()}: {reason}")
@@ -139,4 +145,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="disruptor: unbind/bind or rmmod/modprobe cycles")
     race.add_argument("--race-nodes", action="append", choices=[k.value for k in NodeKind],
                       help="node kinds the workers use (repeatable; default: all)")
+    race.add_argument("--repeat", type=at_least_one, default=1, metavar="N",
+                      help="N races, seeds --seed, --seed + 1, ..., one boot each, and each "
+                           "signature's rate per 1,000 cycles with its 95%% interval")
+    race.add_argument("--signature", action="append", metavar="SIG",
+                      help="give this signature's rate even when no race saw it: its upper "
+                           "bound (repeatable; e.g. BUG:null-ptr-deref:media_device_get_info)")
     p.set_defaults(func=run)

@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.host.kernels.kernel import Kernel
 from harness.host.race_verdict import judge_doc
 from harness.host.runner import Outcome, RaceResult, RunResult
+from harness.pure.race.exposure import Exposure, begin_time, measure
+from harness.pure.race.rates import Tally, tally
 from harness.pure.scenarios.record import ScenarioRecord, Status
 from harness.pure.scenarios.verdicts import Verdict
 
 if TYPE_CHECKING:
+    from harness.host.race_series import Series
     from harness.host.targets.base import BoardKernel
 
 SCHEMA = 1
@@ -81,6 +85,28 @@ def write_pages(doc: dict[str, Any], report_dir: Path) -> None:
 
     (report_dir / "results.junit.xml").write_text(junit.run_xml(doc))
     (report_dir / "report.html").write_text(html.run_page(doc, report_dir))
+
+
+def race_exposure(result: RaceResult) -> Exposure | None:
+    """The race's exposure (None when the agent sent no counts)."""
+    return measure(result.stats, result.findings, begin_time(result.boot.console()))
+
+
+def race_tally(exposures: list[Exposure | None], expected: Sequence[str] = ()) -> Tally:
+    """Per-signature rates over races, and the bound on each `expected` signature
+    that was not seen; races without counts are named, not counted."""
+    measured = [e for e in exposures if e is not None]
+    return tally(measured, expected, unmeasured=len(exposures) - len(measured))
+
+
+def race_with_statistics(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
+                         started: float, expected: Sequence[str] = ()) -> dict[str, Any]:
+    """What `run --race` and `validate --race` write: race_doc() with the race's
+    exposure and its per-signature rates (docs/race-statistics.md)."""
+    exposure = race_exposure(result)
+    return {**race_doc(result, kernel, driver, started),
+            "exposure": exposure.to_dict() if exposure else None,
+            "rates": race_tally([exposure], expected).to_dict()}
 
 
 def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
@@ -163,3 +189,17 @@ def _pass_detail(o: Outcome) -> str:
     if latencies:
         parts.append(f"blocked call woke after {max(latencies):.3f} s")
     return ", ".join(parts)
+
+
+def race_series_doc(series: Series, kernel: Kernel | BoardKernel, driver: str,
+                    started: float) -> dict[str, Any]:
+    """results.json of `run --race --repeat N`: each race in brief (its own
+    results.json is in its directory) and the rates over all of them."""
+    return {"schema": SCHEMA, "tool": "v4l2-unplug", "mode": "race", "driver": driver,
+            "kernel": {"flavour": kernel.flavour, "release": kernel.release,
+                       "image": str(kernel.image)},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "duration_s": round(time.time() - started, 1),
+            "repeat": len(series.races),
+            "races": [r.to_dict() for r in series.races],
+            "rates": series.tally.to_dict()}

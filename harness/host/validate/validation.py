@@ -151,7 +151,7 @@ def run_side(side: Side, opts: Options, repetition: int, out: Path,
         started = time.time()
         print(f"[{tag}] race: seed {r.seed}, {r.duration:.0f} s", file=sys.stderr, flush=True)
         race = run_race(target, profile.name, r.duration, r.seed, r.workers, r.mode, run_dir)
-        doc = results.race_doc(race, kernel, profile.name, started)
+        doc = results.race_with_statistics(race, kernel, profile.name, started)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
         results.write_pages(doc, run_dir)

@@ -206,6 +206,9 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
         "stuck_workers": hung_workers,
         "first_report": first,
         "stopped_early": first is not None,
+        # When each cycle began, in seconds after the race began: the host
+        # places every report in its cycle (harness.pure.race.exposure).
+        "cycle_starts": [round(t - start, 3) for t in cycle_starts],
     }
 
 
