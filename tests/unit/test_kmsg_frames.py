@@ -33,9 +33,9 @@ from harness.pure.kmsg.lines import parse_line
             False,
         ),
         (
-            " btrfs_discard_cancel_work.cold+0x26/0x2b [btrfs]",
-            "btrfs_discard_cancel_work",
-            "btrfs",
+            " vimc_capture_stop_streaming.cold+0x26/0x2b [vimc]",
+            "vimc_capture_stop_streaming",
+            "vimc",
             False,
             False,
         ),
@@ -84,7 +84,7 @@ def test_parse_frame(
 @pytest.mark.parametrize(
     "text",
     [
-        "RIP: 0010:nl802154_add_llsec_key+0x1f7/0x560",
+        "RIP: 0010:media_device_get_info+0x1f7/0x560",
         "Code: 48 89 fa 48 c1 ea 03 80 3c 02 00",
         "CPU: 0 PID: 24 Comm: kworker/0:1 Not tainted 4.14.0",
         "ffff888109f20b70 (&q->lock){+.+.}-{3:3}, at: vb2_mmap+0x1f/0x520",
@@ -100,8 +100,8 @@ def test_not_a_frame(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "reg", "func"),
     [
-        ("RIP: 0010:nl802154_add_llsec_key+0x1f7/0x560", "pc", "nl802154_add_llsec_key"),
-        ("RIP: 0010:__nfsd_file_cache_purge+0x54/0xd0 [nfsd]", "pc", "__nfsd_file_cache_purge"),
+        ("RIP: 0010:media_device_get_info+0x1f7/0x560", "pc", "media_device_get_info"),
+        ("RIP: 0010:__vimc_streamer_term+0x54/0xd0 [vimc]", "pc", "__vimc_streamer_term"),
         (
             "RIP: 0010:[<ffffffff82d4e304>]  [<ffffffff82d4e304>] __memset+0x24/0x30",
             "pc",

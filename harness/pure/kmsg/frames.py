@@ -98,7 +98,7 @@ def normalise_func(symbol: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Frame:
     func: str  # normalised name, the unit of titles and signatures
-    symbol: str  # as printed, e.g. "btrfs_discard_cancel_work.cold"
+    symbol: str  # as printed, e.g. "vimc_capture_stop_streaming.cold"
     offset: str | None  # "0x26/0x2b"
     module: str | None
     line: int  # index of the frame's line within the report
