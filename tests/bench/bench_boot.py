@@ -10,6 +10,7 @@ python3.11).
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,9 +74,13 @@ def bare_boot(target: QemuTarget, initrd: Path, tmp: Path) -> float:
 
 
 def agent_boot(target: QemuTarget, tmp: Path, i: int) -> float:
-    run = target.run([{"task": "uname"}], tmp / f"agent-{i}")
+    # A boot that fails keeps its console outside the temporary directory.
+    out = Path(tempfile.mkdtemp(prefix=f"v4l2-unplug-bench-{target.kernel.flavour}-"))
+    run = target.run([{"task": "uname"}], out)
     if run.boot_seconds is None:
-        raise RuntimeError(f"agent never came up: {run.message}")
+        raise RuntimeError(f"agent never came up: {run.message}; console "
+                           f"{run.console_path}:\n{run.console_tail()}")
+    shutil.rmtree(out)
     return run.boot_seconds
 
 
