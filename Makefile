@@ -32,10 +32,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Fetch or build the kernels the tests boot once, before tests run in
-# parallel: 6.1 as Debian ships it and as the debug build, and Debian sid's
+# parallel: 6.1 as Debian ships it and as the debug build, and Debian trixie's
 # current kernel (tests/vm/test_current_kernel.py).
 kernels: setup
-	$(BIN)/v4l2-unplug kernel --kernel debian --kernel debug --kernel debian-sid
+	$(BIN)/v4l2-unplug kernel --kernel debian --kernel debug --kernel debian-trixie
 
 # vimc's topology on Debian's kernel, then the whole unplug matrix on the debug kernel.
 run: kernels

@@ -1,6 +1,11 @@
-"""Today's kernel as well as 6.1: Debian sid's own kernel (7.x, modules as
-.ko.xz, vimc built by the compiler its headers name) boots to the agent,
+"""Today's kernel as well as 6.1: Debian trixie's own kernel (6.12 LTS, vimc
+built by the gcc-14 its headers name, in a build root) boots to the agent,
 shows vimc's graph, runs a scenario and races.
+
+Not sid's 7.x: under TCG it oopses at boot now and then (an int3 left in
+patched text, `Oops: int3` in ktime_get_update_offsets_now, about one boot
+in fifteen; tests/data/consoles/debian-sid-boot-int3-oops-tcg.log), which
+would fail this file for a reason that is not the driver's.
 
 The rest of the VM suite runs on 6.1 (--kernel, default debian and debug);
 this file always runs on CURRENT, so `make test` covers a current kernel
@@ -20,7 +25,7 @@ from harness.host.targets.qemu import QemuTarget
 from harness.pure.profiles.vimc import VIMC
 from harness.pure.scenarios.matrix import build_matrix, select
 
-CURRENT = "debian-sid"
+CURRENT = "debian-trixie"
 SCENARIO = "video.raw_capture_0-streaming--unbind"
 RACE_SECONDS = 15.0
 
@@ -31,8 +36,8 @@ def current() -> Kernel:
 
 
 def test_current_kernel_is_a_current_release(current: Kernel) -> None:
-    major = int(current.release.split(".")[0])
-    assert major >= 7, current.release
+    major, minor = (int(n) for n in current.release.split(".")[:2])
+    assert (major, minor) >= (6, 12), current.release
 
 
 def test_topology_on_the_current_kernel(current: Kernel, tmp_path: Path) -> None:
