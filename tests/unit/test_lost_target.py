@@ -20,22 +20,13 @@ from harness.host.targets.run import Deadlines, GuestRun, Outcome
 from harness.pure.profiles import get_profile
 from harness.pure.scenarios.matrix import build_matrix, select
 from harness.pure.scenarios.verdicts import Verdict
+from tests.unit.recorded_boot import UAF_CONSOLE, clean_boot, marker
 
-ROOT = Path(__file__).resolve().parents[2]
-UAF_CONSOLE = ROOT / "tests/data/consoles/injected_uaf_debug.console.log"
 OPENED = "video.raw_capture_0-opened--unbind"  # the recorded console's KASAN report
 BLOCKED = "video.raw_capture_0-blocked_dqbuf--unbind"
 IDLE = "idle--unbind_bind"
 KILLED = "QEMU was killed by SIGKILL from outside the guest (a user, the host's OOM killer)"
 
-
-def clean_boot() -> list[str]:
-    lines = UAF_CONSOLE.read_text().splitlines()
-    return lines[:next(i for i, line in enumerate(lines) if "v4l2-unplug: scenario" in line)]
-
-
-def marker(t: float, text: str) -> str:
-    return f"[{t:12.6f}] v4l2-unplug: {text}"
 
 
 class LosingGuest:

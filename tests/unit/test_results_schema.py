@@ -44,9 +44,9 @@ from harness.pure.scenarios.model import After, Disruption, NodeKind, Scenario, 
 from harness.pure.scenarios.verdicts import PatchResult, SignatureStatus, Verdict
 from harness.target.scenarios.disrupt import Step
 from harness.target.scenarios.nodes import errno_name
+from tests.unit.recorded_boot import UAF_CONSOLE, clean_boot, marker
 
 ROOT = Path(__file__).resolve().parents[2]
-UAF_CONSOLE = ROOT / "tests/data/consoles/injected_uaf_debug.console.log"
 RACE_CONSOLE = ROOT / "tests/data/kmsg/scenarios/race_subdev_open_null_deref_debian.log"
 PATCH = ROOT / "vm/patches/vimc-capture-free-at-unregister.patch"
 
@@ -55,17 +55,6 @@ BLOCKED = "video.raw_capture_0-blocked_dqbuf--unbind"
 ALL_NODES = "all_nodes_open_streaming--unbind_rmmod"
 TOPOLOGY = "media-in_g_topology--unbind"
 
-
-def clean_boot() -> list[str]:
-    """The recorded debug boot up to the first scenario marker: no kernel report."""
-    lines = UAF_CONSOLE.read_text().splitlines()
-    first = next(i for i, line in enumerate(lines) if "v4l2-unplug: scenario" in line)
-    return lines[:first]
-
-
-def marker(t: float, text: str) -> str:
-    """A line as the agent's /dev/kmsg write shows on the console."""
-    return f"[{t:12.6f}] v4l2-unplug: {text}"
 
 
 # --- what the agent reports, built with the executor's own classes
