@@ -73,7 +73,7 @@ def bare_boot(target: QemuTarget, initrd: Path, tmp: Path) -> float:
         proc.wait()
 
 
-def agent_boot(target: QemuTarget, tmp: Path, i: int) -> float:
+def agent_boot(target: QemuTarget) -> float:
     # A boot that fails keeps its console outside the temporary directory.
     out = Path(tempfile.mkdtemp(prefix=f"v4l2-unplug-bench-{target.kernel.flavour}-"))
     run = target.run([{"task": "uname"}], out)
@@ -93,7 +93,7 @@ def main() -> None:
             tmp = Path(t)
             initrd = bare_initramfs(tmp, target.arch)
             bare = statistics.median(bare_boot(target, initrd, tmp) for _ in range(ROUNDS))
-            agent = statistics.median(agent_boot(target, tmp, i) for i in range(ROUNDS))
+            agent = statistics.median(agent_boot(target) for _ in range(ROUNDS))
         print(f"{flavour:12} {bare:8.2f} {agent:8.2f} {agent / bare:6.2f}  "
               f"agent <= {TARGETS[flavour]:.0f} s, ratio <= 1.3 (median of {ROUNDS}, "
               f"accel {target.accel})", flush=True)

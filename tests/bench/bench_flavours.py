@@ -45,7 +45,7 @@ def main() -> None:
         target, kernel = provision(flavour, profile)
         with tempfile.TemporaryDirectory() as t:
             tmp = Path(t)
-            boots[flavour] = statistics.median(agent_boot(target, tmp, i) for i in range(ROUNDS))
+            boots[flavour] = statistics.median(agent_boot(target) for _ in range(ROUNDS))
             walls[flavour], result = matrix_run(target, profile, tmp / "matrix")
         verdicts = {v: n for v in ("pass", "fail", "hang", "error")
                     if (n := sum(o.verdict == v for o in result.outcomes))}
