@@ -266,7 +266,9 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
 
     def live(event: dict[str, Any], run: GuestRun) -> None:
         if progress and event["event"] == "race-progress":
-            progress(event)
+            # The kernel reports so far, for the live count (the race stops at the
+            # first, so a count above 0 is seen only as it ends).
+            progress({**event, "reports": len(race_findings(run.console()))})
 
     lost_before: list[str] = []
     stop: Interrupted | None = None
@@ -297,11 +299,16 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
             stats = event["data"]
         else:
             stats = {"error": event["message"]}
-    console = run.console()
+    return RaceResult(stats, race_findings(run.console()), run, lost_before, stop)
+
+
+def race_findings(console: str) -> list[Finding]:
+    """The kernel reports in a race boot's console after the race began."""
+    from harness.pure.kmsg.report import parse_log
+
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)
-    findings = [f for f in parse_log(console) if f.line > race_start]
-    return RaceResult(stats, findings, run, lost_before, stop)
+    return [f for f in parse_log(console) if f.line > race_start]
 
 
 def _exposure_so_far(run: GuestRun) -> dict[str, Any]:

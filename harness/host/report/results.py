@@ -109,6 +109,19 @@ def race_with_statistics(result: RaceResult, kernel: Kernel | BoardKernel, drive
             "rates": race_tally([exposure], expected).to_dict()}
 
 
+def write_race(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
+               report_dir: Path, started: float,
+               expected: Sequence[str] = ()) -> dict[str, Any]:
+    """A race's report directory: results.json (race_with_statistics()), KTAP,
+    JUnit and HTML; the document it wrote."""
+    doc = race_with_statistics(result, kernel, driver, started, expected)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    (report_dir / "results.ktap").write_text(race_ktap(doc))
+    write_pages(doc, report_dir)
+    return doc
+
+
 def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
              started: float) -> dict[str, Any]:
     """results.json of a race run."""
