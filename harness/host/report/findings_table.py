@@ -1,0 +1,181 @@
+"""One table of what a matrix run and a race found, each with the command that
+reproduces it.
+
+Read from the results.json documents the runs wrote (results.write() and
+results.race_with_statistics()), so a recorded run renders the same table as
+a live one. A row is one kernel report signature, wherever it was seen: the
+first scenario that hit it names it and gives the reproducer (a scenario
+replays alone, a race replays only as likely as it was); the other scenarios
+and the race are counted beside it. A scenario that failed a contract without
+a kernel report is a row per contract, and one that hung without a report a
+row of its own. Scenarios that could not run (`error`, `not-run`) are not
+findings: the summary line counts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from harness.pure.profiles import DEFAULT_DRIVER
+from harness.pure.scenarios.model import NodeKind
+from harness.pure.scenarios.verdicts import Verdict
+
+PROG = "v4l2-unplug"
+# run --race's defaults: a reproducer names only what differs from them.
+RACE_WORKERS = 3
+RACE_MODE = "unbind"
+# No signature: a row that is merged with no other.
+UNSIGNED = "-"
+
+
+@dataclass(frozen=True)
+class Row:
+    title: str
+    signature: str
+    found_by: str  # the first scenario or race that saw it
+    reproduce: str  # one command, pasted as is
+    also: tuple[str, ...] = field(default_factory=tuple)  # others that saw it too
+
+    def seen(self) -> str:
+        """Where it was seen: the first, and how many more."""
+        if not self.also:
+            return self.found_by
+        return f"{self.found_by} (+{len(self.also)} more)"
+
+
+def _where(doc: dict[str, Any]) -> list[str]:
+    """--driver (unless the default) and --kernel of the document's run."""
+    driver = doc.get("driver", DEFAULT_DRIVER)
+    return [*(["--driver", driver] if driver != DEFAULT_DRIVER else []),
+            "--kernel", doc["kernel"]["flavour"]]
+
+
+def scenario_command(doc: dict[str, Any], scenario: str) -> str:
+    """`v4l2-unplug run ... --scenario NAME` on the run's kernel and driver."""
+    return " ".join([PROG, "run", *_where(doc), "--scenario", scenario])
+
+
+def race_command(doc: dict[str, Any], duration: float) -> str:
+    """`v4l2-unplug run --race ...` with the race's seed and every setting that
+    differs from run --race's defaults. `duration` is the one asked for (the
+    document holds how long the race ran, which a report cuts short)."""
+    stats = doc.get("stats", {})
+    words = [PROG, "run", "--race", *_where(doc), "--seed", str(stats.get("seed", 1)),
+             "--duration", f"{duration:g}"]
+    workers = len(stats.get("workers") or []) or RACE_WORKERS
+    if workers != RACE_WORKERS:
+        words += ["--workers", str(workers)]
+    if stats.get("mode", RACE_MODE) != RACE_MODE:
+        words += ["--race-mode", stats["mode"]]
+    kinds = stats.get("kinds") or []
+    if kinds and set(kinds) != {k.value for k in NodeKind}:
+        for kind in kinds:
+            words += ["--race-nodes", kind]
+    return " ".join(words)
+
+
+def matrix_rows(doc: dict[str, Any]) -> list[Row]:
+    """The findings of a scenario run, in the order the scenarios ran."""
+    rows: list[Row] = []
+    for f in doc.get("boot_findings", []):
+        rows.append(Row(f["title"], f["signature"], "boot, before any scenario",
+                        " ".join([PROG, "topology", *_where(doc)])))
+    for s in doc.get("scenarios", []):
+        verdict = s.get("verdict")
+        if verdict in (Verdict.PASS, Verdict.ERROR, Verdict.NOT_RUN, Verdict.INTERRUPTED):
+            continue
+        name = s["name"]
+        command = scenario_command(doc, name)
+        for f in s.get("findings", []):
+            rows.append(Row(f["title"], f["signature"], f"scenario {name}", command))
+        if s.get("findings"):
+            continue
+        broken = [c for c in s.get("contracts", []) if not c.get("passed", True)]
+        for c in broken:
+            rows.append(Row(f"{c['contract']}: {c.get('detail', '')}",
+                            f"contract:{c['contract']}", f"scenario {name}", command))
+        if not broken:
+            rows.append(Row(f"{verdict}: {s.get('reason') or 'no kernel report'}", UNSIGNED,
+                            f"scenario {name}", command))
+    return rows
+
+
+def race_rows(doc: dict[str, Any], duration: float) -> list[Row]:
+    """The findings of one race: each signature it saw, or what else made it fail."""
+    stats = doc.get("stats", {})
+    first = stats.get("first_report") or {}
+    where = f"race seed {stats.get('seed', '?')}"
+    if first.get("cycle") is not None:
+        where += f", cycle {first['cycle']}"
+    command = race_command(doc, duration)
+    rows = [Row(f["title"], f["signature"], where, command) for f in doc.get("findings", [])]
+    if not rows and doc.get("verdict") in (Verdict.FAIL, Verdict.HANG):
+        rows.append(Row(f"{doc['verdict']}: {doc.get('reason') or 'no kernel report'}",
+                        UNSIGNED, where, command))
+    return rows
+
+
+def merge(rows: Iterable[Row]) -> list[Row]:
+    """One row per signature, in order of first appearance; the first sighting
+    names it and gives its reproducer, the rest are counted in `also`."""
+    merged: dict[str, Row] = {}
+    for n, row in enumerate(rows):
+        key = row.signature if row.signature != UNSIGNED else f"{UNSIGNED}{n}"
+        first = merged.get(key)
+        if first is None:
+            merged[key] = row
+        elif row.found_by != first.found_by and row.found_by not in first.also:
+            merged[key] = replace(first, also=(*first.also, row.found_by))
+    return list(merged.values())
+
+
+def findings(matrix: dict[str, Any] | None, races: Sequence[tuple[dict[str, Any], float]] = ()
+             ) -> list[Row]:
+    """Every finding of a matrix run and its races (document, duration asked), merged."""
+    rows = matrix_rows(matrix) if matrix else []
+    for doc, duration in races:
+        rows += race_rows(doc, duration)
+    return merge(rows)
+
+
+def render(rows: Sequence[Row]) -> str:
+    """The table as text: a line per finding (signature, title), and under it
+    where it was seen and its reproducer, each on a line of its own and never
+    cut, so the command pastes as it is."""
+    if not rows:
+        return "No findings."
+    index_w = len(str(len(rows)))
+    sig_w = max(len("signature"), *(len(r.signature) for r in rows))
+    out = [f"{'#':>{index_w}}  {'signature':{sig_w}}  title"]
+    for n, r in enumerate(rows, start=1):
+        out.append(f"{n:>{index_w}}  {r.signature:{sig_w}}  {r.title}")
+        out.append(f"{'':{index_w}}  found by:  {r.seen()}")
+        out.append(f"{'':{index_w}}  reproduce: {r.reproduce}")
+    return "\n".join(out)
+
+
+def to_dicts(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The rows as findings.json holds them."""
+    return [{"title": r.title, "signature": r.signature, "found_by": r.found_by,
+             "also": list(r.also), "reproduce": r.reproduce} for r in rows]
+
+
+def shortfalls(matrix: dict[str, Any] | None,
+               races: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """What the runs could not do, one line each: scenarios that ended
+    `error` or never ran, a race that could not run or exercised nothing.
+    Empty when the harness did its whole job, whatever it found."""
+    out: list[str] = []
+    if matrix is not None:
+        for s in matrix.get("scenarios", []):
+            if s.get("verdict") in (Verdict.ERROR, Verdict.NOT_RUN):
+                out.append(f"scenario {s['name']}: {s['verdict']}"
+                           f"{': ' + s['reason'] if s.get('reason') else ''}")
+        if not matrix.get("scenarios"):
+            out.append("the matrix ran no scenario")
+    for doc in races:
+        if doc.get("verdict") == Verdict.ERROR:
+            out.append(f"race seed {doc.get('stats', {}).get('seed', '?')}: {doc.get('reason')}")
+    return out
