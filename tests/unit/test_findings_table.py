@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.host.cli import build_parser
 from harness.host.report.findings_table import (
+    RaceAsked,
     Row,
     findings,
     matrix_rows,
@@ -31,6 +32,7 @@ def load(name: str) -> dict[str, Any]:
 RACE = load("race-seed7-debug-sid.json")
 VIMC = load("matrix-vimc-debug-sid.json")
 RCAR = load("matrix-rcar-vin-debian-arm64.json")
+ASKED = RaceAsked.of_doc(RACE, 120.0)
 
 
 def parsed(command: str) -> Any:
@@ -41,7 +43,7 @@ def parsed(command: str) -> Any:
 
 
 def test_the_race_finds_subdev_open_with_its_seed_and_cycle() -> None:
-    rows = findings(VIMC, [(RACE, 120.0)])
+    rows = findings(VIMC, [(RACE, ASKED)])
     assert [(r.signature, r.found_by) for r in rows] == [
         ("BUG:null-ptr-deref:subdev_open", "race seed 7, cycle 1")]
     assert rows[0].title == "general protection fault in subdev_open"
@@ -49,20 +51,28 @@ def test_the_race_finds_subdev_open_with_its_seed_and_cycle() -> None:
 
 
 def test_a_race_reproducer_parses_back_into_the_same_race() -> None:
-    args = parsed(race_rows(RACE, 120.0)[0].reproduce)
+    args = parsed(race_rows(RACE, ASKED)[0].reproduce)
     assert (args.command, args.race, args.kernel, args.seed, args.duration, args.workers,
             args.race_mode, args.race_nodes, args.driver) == (
         "run", True, "debug-sid", 7, 120.0, 3, "unbind", None, "vimc")
 
 
 def test_a_race_reproducer_names_every_setting_off_the_defaults() -> None:
-    doc = {**RACE, "driver": "rcar-vin",
-           "stats": {**RACE["stats"], "mode": "rmmod", "kinds": ["video", "media"],
-                     "workers": RACE["stats"]["workers"][:1]}}
-    command = race_command(doc, 30.0)
-    args = parsed(command)
-    assert (args.driver, args.race_mode, args.race_nodes, args.workers, args.duration) == (
-        "rcar-vin", "rmmod", ["video", "media"], 1, 30.0)
+    asked = RaceAsked(3, 30.0, workers=1, mode="rmmod", kinds=("video", "media"))
+    args = parsed(race_command({**RACE, "driver": "rcar-vin"}, asked))
+    assert (args.driver, args.seed, args.race_mode, args.race_nodes, args.workers,
+            args.duration) == ("rcar-vin", 3, "rmmod", ["video", "media"], 1, 30.0)
+
+
+def test_a_race_that_could_not_start_reproduces_with_the_seed_it_was_asked() -> None:
+    # The guest could not load vimc: no counts, no seed in the stats, yet the
+    # RCU stalls of a starved host are kernel reports of that boot.
+    doc = {**RACE, "stats": {"error": "HarnessError: modprobe vimc did not return within 60 s"}}
+    rows = race_rows(doc, RaceAsked(7, 30.0))
+    assert {r.found_by for r in rows} == {"race seed 7"}
+    assert rows[0].reproduce == "v4l2-unplug run --race --kernel debug-sid --seed 7 --duration 30"
+    assert shortfalls(VIMC, [doc]) == [
+        "race: could not run: HarnessError: modprobe vimc did not return within 60 s"]
 
 
 def test_a_scenario_finding_reproduces_with_that_scenario_alone() -> None:
@@ -98,7 +108,7 @@ def test_a_broken_contract_without_a_kernel_report_is_a_row() -> None:
 def test_the_matrix_sighting_gives_the_reproducer_when_the_race_saw_it_too() -> None:
     race = {**RACE, "findings": [{**RACE["findings"][0],
                                   "signature": "BUG:paging-request:v4l2_ioctl"}]}
-    rows = findings(RCAR, [(race, 60.0)])
+    rows = findings(RCAR, [(race, ASKED)])
     row = next(r for r in rows if r.signature == "BUG:paging-request:v4l2_ioctl")
     assert row.reproduce.endswith("--scenario video.vin0_output-opened--unbind.vin0")
     assert row.also == ("race seed 7, cycle 1",)
@@ -107,7 +117,7 @@ def test_the_matrix_sighting_gives_the_reproducer_when_the_race_saw_it_too() -> 
 def test_passing_matrix_and_clean_race_make_no_row() -> None:
     clean = {**RACE, "findings": [], "verdict": "pass", "reason": "",
              "stats": {**RACE["stats"], "first_report": None}}
-    assert findings(VIMC, [(clean, 120.0)]) == []
+    assert findings(VIMC, [(clean, ASKED)]) == []
     assert render([]) == "No findings."
 
 
@@ -118,7 +128,7 @@ def test_unsigned_rows_stay_apart() -> None:
 
 
 def test_rendered_table_keeps_every_reproducer_whole_on_its_own_line() -> None:
-    rows = findings(RCAR, [(RACE, 120.0)])
+    rows = findings(RCAR, [(RACE, ASKED)])
     text = render(rows)
     lines = text.splitlines()
     assert lines[0].split() == ["#", "signature", "title"]

@@ -20,6 +20,7 @@ from typing import Any
 from harness.host.commands import PROG, add_driver_option, qemu_from_args, report_dir
 from harness.host.commands.inputs import positive_seconds
 from harness.host.progress import MatrixProgress, RaceProgress, clock
+from harness.host.report.findings_table import RaceAsked
 
 # The kernel of `make run`: the debug build (KASAN, lockdep) of the newest
 # stable kernel the harness has. debian-sid's 7.2 oopses at boot under TCG
@@ -32,6 +33,7 @@ KERNEL = "debug-sid"
 SEED = 7
 RACE_SECONDS = 120.0
 WORKERS = 3
+MODE = "unbind"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,15 +62,16 @@ def run(args: argparse.Namespace) -> int:
         race_started = time.time()
         with RaceProgress(args.race_seconds, f"race seed {args.seed}") as race_bar:
             race = run_race(target, profile.name, args.race_seconds, args.seed, WORKERS,
-                            "unbind", out / "race", race_bar.update)
+                            MODE, out / "race", race_bar.update)
         race_doc = results.write_race(race, kernel, profile.name, out / "race", race_started)
         history.record(race_doc, "race", "", out / "race")
         races.append(race_doc)
         interrupted = race.interrupted
 
-    rows = findings_table.findings(matrix_doc, [(d, args.race_seconds) for d in races])
+    asked = RaceAsked(args.seed, args.race_seconds, WORKERS, MODE)
+    rows = findings_table.findings(matrix_doc, [(d, asked) for d in races])
     missing = findings_table.shortfalls(matrix_doc, races)
-    lines = [_matrix_line(matrix_doc), *(_race_line(d) for d in races), "",
+    lines = [_matrix_line(matrix_doc), *(_race_line(d, asked) for d in races), "",
              f"Findings: {len(rows)}", findings_table.render(rows)]
     if missing:
         lines += ["", "Could not run:", *(f"  {m}" for m in missing)]
@@ -89,9 +92,11 @@ def _matrix_line(doc: dict[str, Any]) -> str:
             f"{doc['kernel']['release']} in {clock(doc['duration_s'])}: {counts}")
 
 
-def _race_line(doc: dict[str, Any]) -> str:
+def _race_line(doc: dict[str, Any], asked: RaceAsked) -> str:
     s = doc.get("stats", {})
-    where = f"race seed {s.get('seed', '?')}"
+    where = f"race seed {asked.seed}"
+    if "error" in s:
+        return f"{where}: could not run: {s['error']}"
     if doc.get("verdict") == "error" or "seed" not in s:
         return f"{where}: {doc.get('reason') or 'no count from the guest'}"
     iterations = sum(int(w.get("iterations") or 0) for w in s.get("workers", []))

@@ -57,21 +57,37 @@ def scenario_command(doc: dict[str, Any], scenario: str) -> str:
     return " ".join([PROG, "run", *_where(doc), "--scenario", scenario])
 
 
-def race_command(doc: dict[str, Any], duration: float) -> str:
-    """`v4l2-unplug run --race ...` with the race's seed and every setting that
-    differs from run --race's defaults. `duration` is the one asked for (the
-    document holds how long the race ran, which a report cuts short)."""
-    stats = doc.get("stats", {})
-    words = [PROG, "run", "--race", *_where(doc), "--seed", str(stats.get("seed", 1)),
-             "--duration", f"{duration:g}"]
-    workers = len(stats.get("workers") or []) or RACE_WORKERS
-    if workers != RACE_WORKERS:
-        words += ["--workers", str(workers)]
-    if stats.get("mode", RACE_MODE) != RACE_MODE:
-        words += ["--race-mode", stats["mode"]]
-    kinds = stats.get("kinds") or []
-    if kinds and set(kinds) != {k.value for k in NodeKind}:
-        for kind in kinds:
+@dataclass(frozen=True)
+class RaceAsked:
+    """What a race was asked to do: its reproducer says this, whatever the race
+    managed (a race that could not start has no counts to read it from)."""
+
+    seed: int
+    duration: float
+    workers: int = RACE_WORKERS
+    mode: str = RACE_MODE
+    kinds: tuple[str, ...] = ()  # node kinds the workers used; () for all
+
+    @classmethod
+    def of_doc(cls, doc: dict[str, Any], duration: float) -> RaceAsked:
+        """Read back from a race's results.json, which holds all but the duration
+        asked for (it holds how long the race ran, which a report cuts short)."""
+        stats = doc.get("stats", {})
+        return cls(int(stats["seed"]), duration, len(stats.get("workers") or []) or RACE_WORKERS,
+                   stats.get("mode", RACE_MODE), tuple(stats.get("kinds") or ()))
+
+
+def race_command(doc: dict[str, Any], asked: RaceAsked) -> str:
+    """`v4l2-unplug run --race ...` with the race's seed and duration, and every
+    setting that differs from run --race's defaults."""
+    words = [PROG, "run", "--race", *_where(doc), "--seed", str(asked.seed),
+             "--duration", f"{asked.duration:g}"]
+    if asked.workers != RACE_WORKERS:
+        words += ["--workers", str(asked.workers)]
+    if asked.mode != RACE_MODE:
+        words += ["--race-mode", asked.mode]
+    if asked.kinds and set(asked.kinds) != {k.value for k in NodeKind}:
+        for kind in asked.kinds:
             words += ["--race-nodes", kind]
     return " ".join(words)
 
@@ -102,14 +118,13 @@ def matrix_rows(doc: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def race_rows(doc: dict[str, Any], duration: float) -> list[Row]:
+def race_rows(doc: dict[str, Any], asked: RaceAsked) -> list[Row]:
     """The findings of one race: each signature it saw, or what else made it fail."""
-    stats = doc.get("stats", {})
-    first = stats.get("first_report") or {}
-    where = f"race seed {stats.get('seed', '?')}"
+    first = doc.get("stats", {}).get("first_report") or {}
+    where = f"race seed {asked.seed}"
     if first.get("cycle") is not None:
         where += f", cycle {first['cycle']}"
-    command = race_command(doc, duration)
+    command = race_command(doc, asked)
     rows = [Row(f["title"], f["signature"], where, command) for f in doc.get("findings", [])]
     if not rows and doc.get("verdict") in (Verdict.FAIL, Verdict.HANG):
         rows.append(Row(f"{doc['verdict']}: {doc.get('reason') or 'no kernel report'}",
@@ -131,12 +146,12 @@ def merge(rows: Iterable[Row]) -> list[Row]:
     return list(merged.values())
 
 
-def findings(matrix: dict[str, Any] | None, races: Sequence[tuple[dict[str, Any], float]] = ()
-             ) -> list[Row]:
-    """Every finding of a matrix run and its races (document, duration asked), merged."""
+def findings(matrix: dict[str, Any] | None,
+             races: Sequence[tuple[dict[str, Any], RaceAsked]] = ()) -> list[Row]:
+    """Every finding of a matrix run and its races (document, what it was asked), merged."""
     rows = matrix_rows(matrix) if matrix else []
-    for doc, duration in races:
-        rows += race_rows(doc, duration)
+    for doc, asked in races:
+        rows += race_rows(doc, asked)
     return merge(rows)
 
 
@@ -176,6 +191,11 @@ def shortfalls(matrix: dict[str, Any] | None,
         if not matrix.get("scenarios"):
             out.append("the matrix ran no scenario")
     for doc in races:
-        if doc.get("verdict") == Verdict.ERROR:
-            out.append(f"race seed {doc.get('stats', {}).get('seed', '?')}: {doc.get('reason')}")
+        stats = doc.get("stats", {})
+        # A race that could not start may still have kernel reports (its verdict
+        # is then theirs): it exercised nothing all the same.
+        if "error" in stats:
+            out.append(f"race: could not run: {stats['error']}")
+        elif doc.get("verdict") == Verdict.ERROR:
+            out.append(f"race seed {stats.get('seed', '?')}: {doc.get('reason')}")
     return out
