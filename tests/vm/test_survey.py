@@ -35,7 +35,7 @@ def test_survey_table_names_subdev_open_and_its_reproducer_reproduces(tmp_path: 
     assert row["reproduce"] == "v4l2-unplug run --race --kernel debian --seed 7 --duration 30"
     # The table on stdout: the finding's line and its reproducer, whole.
     assert f"reproduce: {row['reproduce']}" in survey.stdout
-    assert "matrix: 1 scenarios on debian" in survey.stdout
+    assert "matrix: 1 scenario on debian" in survey.stdout
     # Progress went to stderr, as plain lines (stderr is not a terminal here).
     assert "[matrix] [  1/1] pass    idle--unbind_bind" in survey.stderr
     assert "\r" not in survey.stderr

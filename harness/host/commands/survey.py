@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _matrix_line(doc: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in doc["summary"].items() if n)
-    return (f"matrix: {len(doc['scenarios'])} scenarios on {doc['kernel']['flavour']} "
+    total = len(doc["scenarios"])
+    return (f"matrix: {total} scenario{'s' * (total != 1)} on {doc['kernel']['flavour']} "
             f"{doc['kernel']['release']} in {clock(doc['duration_s'])}: {counts}")
 
 
@@ -100,7 +101,8 @@ def _race_line(doc: dict[str, Any], asked: RaceAsked) -> str:
     if doc.get("verdict") == "error" or "seed" not in s:
         return f"{where}: {doc.get('reason') or 'no count from the guest'}"
     iterations = sum(int(w.get("iterations") or 0) for w in s.get("workers", []))
-    ran = (f"{s.get('cycles', 0)} unbind cycles and {iterations} worker iterations "
+    cycles = s.get("cycles", 0)
+    ran = (f"{cycles} unbind cycle{'s' * (cycles != 1)} and {iterations} worker iterations "
            f"in {s.get('duration', 0)} s")
     first = s.get("first_report")
     if first:
