@@ -111,8 +111,16 @@ def _race_line(doc: dict[str, Any], asked: RaceAsked) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("survey", help="the scenario matrix and a bounded race on one kernel, "
-                                      "and a table of what they found (what `make run` shows)")
+    p = sub.add_parser(
+        "survey", help="the scenario matrix and a bounded race on one kernel, and a table of "
+                       "what they found (what `make run` shows)",
+        description="The whole unplug matrix and a race of at most --race-seconds on one "
+                    "kernel, then one table of their findings, each with the command that "
+                    "reproduces it. Exit status: 0 when the harness did its job, whatever it "
+                    "found (every scenario reached a verdict, the race exercised the driver); "
+                    "1 when something could not run (listed under the table); 2 bad input or "
+                    "setup; 130, 143, 129 stopped by SIGINT, SIGTERM, SIGHUP. `run` keeps the "
+                    "exit statuses CI gates on.")
     p.add_argument("--kernel", default=KERNEL, metavar="FLAVOUR",
                    help=f"kernel flavour (default: {KERNEL}; see `{PROG} kernel --list`)")
     add_driver_option(p)
