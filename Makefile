@@ -43,7 +43,7 @@ kernels: setup
 # table of what they found, each finding with the command that reproduces it.
 # debug-sid, not debian-sid: Debian's 7.2 oopses at boot under TCG about once
 # in fifteen boots (an int3 in text being patched); the debug build, without
-# jump labels, never did in the boots counted in README's Quick start.
+# jump labels or paravirt, never did in the boots counted in README's Quick start.
 # Exits 0 when the harness did its job, whatever it found (`survey --help`).
 run: setup
 	$(BIN)/v4l2-unplug survey
