@@ -8,8 +8,8 @@ first scenario that hit it names it and gives the reproducer (a scenario
 replays alone, a race replays only as likely as it was); the other scenarios
 and the race are counted beside it. A scenario that failed a contract without
 a kernel report is a row per contract, and one that hung without a report a
-row of its own. Scenarios that could not run (`error`, `not-run`) are not
-findings: the summary line counts them.
+row of its own. Scenarios that could not run (`error`, `not-run`) and a race
+that could not start are not findings: shortfalls() names them.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.host.commands import PROG
 from harness.pure.profiles import DEFAULT_DRIVER
 from harness.pure.scenarios.model import NodeKind
 from harness.pure.scenarios.verdicts import Verdict
 
-PROG = "v4l2-unplug"
 # run --race's defaults: a reproducer names only what differs from them.
 RACE_WORKERS = 3
 RACE_MODE = "unbind"
