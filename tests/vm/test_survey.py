@@ -10,6 +10,7 @@ matrix: `make run` runs all 58 on debug-sid, which only takes longer.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -18,14 +19,16 @@ from pathlib import Path
 SIGNATURE = "BUG:null-ptr-deref:subdev_open"
 
 
-def cli(words: list[str]) -> subprocess.CompletedProcess[str]:
+def cli(words: list[str], data: Path) -> subprocess.CompletedProcess[str]:
+    # Its own history database: the user's is no place for a test's runs.
     return subprocess.run([sys.executable, "-m", "harness.host.cli", *words],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "XDG_DATA_HOME": str(data)})
 
 
 def test_survey_table_names_subdev_open_and_its_reproducer_reproduces(tmp_path: Path) -> None:
     survey = cli(["survey", "--kernel", "debian", "--scenario", "idle--unbind_bind",
-                  "--race-seconds", "30", "--report", str(tmp_path / "survey")])
+                  "--race-seconds", "30", "--report", str(tmp_path / "survey")], tmp_path)
     assert survey.returncode == 0, survey.stderr[-2000:]
     assert "Traceback" not in survey.stderr
     rows = json.loads((tmp_path / "survey" / "findings.json").read_text())
@@ -42,7 +45,7 @@ def test_survey_table_names_subdev_open_and_its_reproducer_reproduces(tmp_path: 
 
     words = shlex.split(row["reproduce"])
     assert words[0] == "v4l2-unplug"
-    again = cli([*words[1:], "--report", str(tmp_path / "again")])
+    again = cli([*words[1:], "--report", str(tmp_path / "again")], tmp_path)
     assert again.returncode == 1, again.stderr[-2000:]
     doc = json.loads((tmp_path / "again" / "results.json").read_text())
     assert SIGNATURE in {f["signature"] for f in doc["findings"]}, doc["findings"]
