@@ -100,7 +100,7 @@ class RaceProgress:
                  bar: bool | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.label = label
-        self._bar = (tqdm(total=round(duration), desc=label, unit="s", file=self.stream,
+        self._bar = (tqdm(total=max(1, round(duration)), desc=label, unit="s", file=self.stream,
                           dynamic_ncols=True, leave=True,
                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} s "
                                      "[{elapsed}<{remaining}{postfix}]")
