@@ -330,8 +330,9 @@ def _other_failures(docs: Sequence[dict[str, Any]]
     return out
 
 
-def _figure(svg: str, caption: str) -> list[str]:
-    return ["<figure>", svg, f"<figcaption>{caption}</figcaption>", "</figure>"]
+def _figure(title: str, svg: str, caption: str) -> list[str]:
+    return [f"<h3>{esc(title)}</h3>", "<figure>", svg, f"<figcaption>{caption}</figcaption>",
+            "</figure>"]
 
 
 def wakes(docs: Sequence[dict[str, Any]]) -> list[charts.Wake]:
@@ -372,8 +373,9 @@ def _charts(docs: Sequence[dict[str, Any]]) -> list[str]:
     out: list[str] = []
     woke = wakes(docs)
     if woke:
-        out += _figure(charts.wake_latency(woke, BLOCKED_CALL_BOUND),
-                       "<b>Blocked-call wake latency.</b> Each call (DQBUF, poll, ...) that "
+        out += _figure("Blocked calls: how fast the unplug woke them",
+                       charts.wake_latency(woke, BLOCKED_CALL_BOUND),
+                       "Each call (DQBUF, poll, ...) that "
                        "was blocked in the kernel when the device went away: how long after "
                        "the unplug it returned, and with what. The contract allows "
                        f"{BLOCKED_CALL_BOUND:g} s; a cross at the bound is a call still "
@@ -381,21 +383,22 @@ def _charts(docs: Sequence[dict[str, Any]]) -> list[str]:
     for doc in docs:
         boots = lanes(doc)
         if any(lane.spans for lane in boots):
-            out += _figure(charts.boot_timeline(boots),
-                           "<b>Scenarios on a timeline of boots.</b> One lane per boot on its "
+            out += _figure("Scenarios on a timeline of boots", charts.boot_timeline(boots),
+                           "One lane per boot on its "
                            "kernel's clock: grey up to the agent, then each scenario as a bar "
                            "coloured by its verdict, a triangle where the kernel reported. A "
                            "boot ends where a scenario crashed the kernel; the next boot "
-                           "carries on.")
+                           "carries on. Hover a bar for its scenario.")
     for doc in docs:
         tally = doc.get("rates") or {}
         rows = rates(doc)
         if rows and (tally.get("exposure") or {}).get("cycles"):
             e = tally["exposure"]
             out += _figure(
+                "Race rates per signature",
                 charts.race_rates(rows, tally.get("per_cycles", 1000),
                                   tally.get("confidence", 0.95), e["cycles"]),
-                f"<b>Race rates.</b> Each signature's hits per {tally.get('per_cycles', 1000):,}"
+                f"Each signature's hits per {tally.get('per_cycles', 1000):,}"
                 f" disruption cycles over {e['races']} race{'s' * (e['races'] != 1)} "
                 f"({e['cycles']:,} cycles, {e['seconds']:.1f} s raced), with its exact "
                 f"(Garwood) {tally.get('confidence', 0.95):.0%} interval. A signature not seen "
@@ -418,7 +421,8 @@ def _race_table(doc: dict[str, Any], report_dir: Path) -> list[str]:
             f'<tr id="{race_anchor(race)}"><td>{esc(s.get("seed", "?"))}</td>'
             f"<td>{esc(s.get('cycles', '?'))}</td><td>{esc(s.get('duration', '?'))}</td>"
             f"<td>{esc(e.get('iterations', '?'))}</td>"
-            f'<td class="{esc(race.get("verdict", ""))}">{esc(race.get("outcome", "?"))}</td>'
+            f'<td class="{esc(race.get("verdict", ""))}">{esc(race.get("verdict", "?"))}</td>'
+            f"<td>{esc(race.get('outcome', '?'))}</td>"
             f"<td>{'<br>'.join(esc(x) for x in sigs) or 'no kernel report'}</td>"
             f"<td>{_link(str(page) if page else None, report_dir, 'page' if page else '')}"
             f"{' ' if page else ''}{_link(race.get('console'), report_dir, 'console')}</td>"
@@ -426,7 +430,8 @@ def _race_table(doc: dict[str, Any], report_dir: Path) -> list[str]:
     mode = (races[0].get("stats") or {}).get("mode", "")
     return [f"<h2>Races ({esc(mode)} cycles)</h2>",
             "<table><tr><th>seed</th><th>cycles</th><th>seconds</th><th>worker iterations"
-            "</th><th>guest</th><th>signatures</th><th>log</th></tr>", *rows, "</table>"]
+            "</th><th>verdict</th><th>guest</th><th>signatures</th><th>log</th></tr>", *rows,
+            "</table>"]
 
 
 def run_page(doc: dict[str, Any], report_dir: Path,
@@ -570,8 +575,8 @@ def validate_page(vdoc: dict[str, Any], comparison: Comparison, report_dir: Path
         rows = [charts.SideBySide(sig.signature, sig.status, len(sig.hits["base"]),
                                   len(sig.hits["head"]), sig.runs)
                 for sig in comparison.signatures]
-        body += _figure(charts.baseline_vs_patched(rows, SIDE_LABELS),
-                        "<b>Baseline against patched.</b> For each signature, the share of "
+        body += _figure("Baseline against patched", charts.baseline_vs_patched(rows, SIDE_LABELS),
+                        "For each signature, the share of "
                         f"the {comparison.runs} run{'s' * (comparison.runs != 1)} on each "
                         "side in which it appeared, and what that makes it.")
     else:
