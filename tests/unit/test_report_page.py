@@ -65,6 +65,19 @@ def run_doc(*scenarios: dict[str, Any], flavour: str = "debug") -> dict[str, Any
             "scenarios": list(scenarios)}
 
 
+def test_the_recorded_run_is_what_the_schemas_describe(tmp_path: Path) -> None:
+    from harness.host.report import schema
+
+    matrix, series = recorded(tmp_path)
+    schema.validate(matrix)
+    schema.validate(series)
+    race = json.loads((Path(series["races"][0]["dir"]) / "results.json").read_text())
+    schema.validate(race)
+    assert race["stats"]["planned_duration"] == 20.0
+    step = matrix["scenarios"][0]["steps"][0]
+    assert matrix["scenarios"][0]["kernel_times"]["disrupt"] < step["at"]
+
+
 # --- how to run a finding again
 
 
@@ -146,6 +159,10 @@ def test_the_charts_are_svg_inside_the_page(tmp_path: Path) -> None:
         assert needle not in page
     # the race's finding, with the command that replays its seed
     assert NULL_DEREF in page and "--race --seed" in page
+    # every link within the page lands (a finding's races, a scenario's findings)
+    ids = set(re.findall(r' id="([^"]+)"', page))
+    inner = re.findall(r'<a href="#([^"]+)"', page)
+    assert inner and [i for i in inner if i not in ids] == []
 
 
 def test_a_race_series_page_reads_each_race(tmp_path: Path) -> None:
