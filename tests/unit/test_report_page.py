@@ -235,3 +235,19 @@ def test_the_page_renders_its_findings_and_charts_in_chromium(tmp_path: Path) ->
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
     assert width == 1400 and height > 2000
     assert colours is None or len(colours) > 50  # not a blank page
+
+
+def test_charts_draw_what_did_not_happen() -> None:
+    """A call still blocked at the bound, a boot a scenario crashed, a signature not
+    seen: each drawn as such, not left out."""
+    from harness.host.report import charts
+
+    wake = charts.wake_latency([charts.Wake("a", "VIDIOC_DQBUF", None, "still blocked"),
+                                charts.Wake("b", "poll", 0.02, "ok")], 5.0)
+    assert "still blocked at the bound" in wake and "20.0 ms ok" in wake
+    lane = charts.Lane(1, "crashed", 9.0, [charts.Span("x", 20.0, None, "fail")], [20.4])
+    timeline = charts.boot_timeline([lane, charts.Lane(2, "done", 9.5)])
+    assert "crashed" in timeline and "x: fail, never ended (boot 1)" in timeline
+    rates = charts.race_rates([charts.Rate("BUG:null-ptr-deref:subdev_open", 0, 0.0, 0.0, 61.5)],
+                              1000, 0.95, 60)
+    assert "not seen: &lt; 61.5" in rates or "not seen: < 61.5" in rates

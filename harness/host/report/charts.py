@@ -217,7 +217,7 @@ def race_rates(rates: Sequence[Rate], per: int, confidence: float, cycles: int) 
     ys = list(range(len(rates)))
     highs = [r.high for r in rates if r.high]
     lows = [r.low for r in rates if r.low]
-    floor = min(lows + [h / 20 for h in highs] + [1.0]) / 2
+    floor = min(lows + [h / 20 for h in highs] or [1.0]) / 2
     for y, r in zip(ys, rates, strict=True):
         if r.high is None:
             continue
@@ -225,7 +225,8 @@ def race_rates(rates: Sequence[Rate], per: int, confidence: float, cycles: int) 
             assert r.rate is not None and r.low is not None
             ax.hlines(y, r.low, r.high, color="#1565c0", linewidth=2.2)
             ax.scatter([r.rate], [y], color="#0d47a1", s=36, zorder=3)
-            ax.annotate(f"{r.rate:.3g} ({r.hits} hit{'s' * (r.hits != 1)})", (r.high, y),
+            ax.annotate(f"{r.rate:.3g} per {per:,}, interval {r.low:.3g} to {r.high:.3g} "
+                        f"({r.hits} hit{'s' * (r.hits != 1)})", (r.high, y),
                         xytext=(6, -3), textcoords="offset points", fontsize=7)
         else:
             ax.annotate("", xy=(floor, y), xytext=(r.high, y),
@@ -234,7 +235,7 @@ def race_rates(rates: Sequence[Rate], per: int, confidence: float, cycles: int) 
             ax.annotate(f"not seen: < {r.high:.3g}", (r.high, y), xytext=(6, -3),
                         textcoords="offset points", fontsize=7, color="#546e7a")
     ax.set_xscale("log")
-    ax.set_xlim(floor, max(highs + [10.0]) * 6)
+    ax.set_xlim(floor, max(highs + [10.0]) * 30)
     ax.set_yticks(ys, [_short(r.signature) for r in rates], fontsize=7)
     ax.set_ylim(len(rates) - 0.4, -0.6)
     ax.set_xlabel(f"hits per {per:,} disruption cycles, {confidence:.0%} exact interval "
