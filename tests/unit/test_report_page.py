@@ -87,9 +87,10 @@ def test_a_scenario_runs_again_alone_on_the_same_kernel() -> None:
         f"v4l2-unplug run --driver vimc --kernel debug --scenario {UAF_SCENARIO}")
     board = {**doc, "kernel": {"flavour": "board", "release": "6.1", "image": "ssh://root@b"}}
     assert "--target ssh://root@b --scenario" in reproducer.scenario_command(board, "x")
-    path = {**doc, "kernel": {"flavour": "path", "release": "6.1", "image": "/my dir/bzImage"}}
-    assert "--kernel path --kernel-image '/my dir/bzImage'" in reproducer.scenario_command(
-        path, "x")
+    path = {**doc, "kernel": {"flavour": "tree", "release": "6.1", "image": "/my dir/bzImage",
+                              "modules": "/cache/mods"}}
+    assert "--kernel path --kernel-image '/my dir/bzImage' --modules /cache/mods --scenario" in (
+        reproducer.scenario_command(path, "x"))
 
 
 def test_a_race_runs_again_with_its_seed_and_the_duration_it_was_given() -> None:

@@ -17,14 +17,22 @@ from harness.pure.scenarios.model import NodeKind
 
 PROG = "v4l2-unplug"
 
+
+
+def _path(kernel: dict[str, Any]) -> list[str]:
+    # Documents from before the module tree was recorded name only the image.
+    return ["--kernel", "path", "--kernel-image", kernel["image"],
+            *(["--modules", kernel["modules"]] if kernel.get("modules") else [])]
+
+
 # How the kernel of a run is named again on the command line, by its
 # flavour; any other flavour is named as itself (--kernel debug, ...).
 # A board's "image" is the target it ran on; a built tree's (validate,
 # bisect) and a user's image boot as --kernel path.
 KERNEL_ARGS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "board": lambda k: ["--target", k["image"]],
-    "path": lambda k: ["--kernel", "path", "--kernel-image", k["image"]],
-    "tree": lambda k: ["--kernel", "path", "--kernel-image", k["image"]],
+    "path": _path,
+    "tree": _path,
 }
 
 # The race options the agent's stats give back, and the default each has on
