@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.host.kernels import debug, tree
-from harness.host.kernels.emulation import check_arch
+from harness.host.kernels.emulation import guest_arch
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.series import Patch, read_series
 from harness.host.report import history, html, junit, results
@@ -79,8 +79,7 @@ def plan(opts: Options) -> dict[str, Side]:
     """Both recipes, checked before anything is built."""
     if opts.repeat < 1:
         raise HarnessError("--repeat must be at least 1")
-    # Before hours of building: tree kernels are built for tree.ARCH only.
-    check_arch(get_profile(opts.driver), tree.ARCH, "a kernel built from --tree")
+    arch = guest_arch(get_profile(opts.driver))
     source = tree.open_source(opts.tree)
     if source.kind == "dir" and (opts.base or opts.head):
         raise HarnessError(f"--base/--head need a git tree; {source.path} is a plain directory")
@@ -91,14 +90,15 @@ def plan(opts: Options) -> dict[str, Side]:
     if not patches and head_rev == base_rev:
         raise HarnessError("nothing to compare: give --patch FILE, or --head REV on a git tree")
     return {
-        "base": Side("base", tree.Recipe(source, base_rev, base_patches)),
-        "head": Side("head", tree.Recipe(source, head_rev, base_patches + patches)),
+        "base": Side("base", tree.Recipe(source, base_rev, base_patches, arch)),
+        "head": Side("head", tree.Recipe(source, head_rev, base_patches + patches, arch)),
     }
 
 
 def build(sides: dict[str, Side]) -> None:
     """Build (or find) both kernels: the patched one derived from the baseline."""
-    fragment = debug.fragment_for(sides["base"].recipe.source.path)
+    recipe = sides["base"].recipe
+    fragment = debug.fragment_for(recipe.source.path, arch=recipe.arch)
     base, head = sides["base"], sides["head"]
     base.state = tree.build(base.recipe, fragment)
     head.state = tree.build(head.recipe, fragment, parent=base.state)
