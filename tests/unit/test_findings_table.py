@@ -32,7 +32,8 @@ def load(name: str) -> dict[str, Any]:
 RACE = load("race-seed7-debug-sid.json")
 VIMC = load("matrix-vimc-debug-sid.json")
 RCAR = load("matrix-rcar-vin-debian-arm64.json")
-ASKED = RaceAsked.of_doc(RACE, 120.0)
+ASKED = RaceAsked(7, 120.0)
+REPRODUCE = "v4l2-unplug run --driver vimc --kernel debug-sid --race --seed 7 --duration 120"
 
 
 def parsed(command: str) -> Any:
@@ -47,7 +48,7 @@ def test_the_race_finds_subdev_open_with_its_seed_and_cycle() -> None:
     assert [(r.signature, r.found_by) for r in rows] == [
         ("BUG:null-ptr-deref:subdev_open", "race seed 7, cycle 1")]
     assert rows[0].title == "general protection fault in subdev_open"
-    assert rows[0].reproduce == "v4l2-unplug run --race --kernel debug-sid --seed 7 --duration 120"
+    assert rows[0].reproduce == REPRODUCE
 
 
 def test_a_race_reproducer_parses_back_into_the_same_race() -> None:
@@ -58,8 +59,9 @@ def test_a_race_reproducer_parses_back_into_the_same_race() -> None:
 
 
 def test_a_race_reproducer_names_every_setting_off_the_defaults() -> None:
-    asked = RaceAsked(3, 30.0, workers=1, mode="rmmod", kinds=("video", "media"))
-    args = parsed(race_command({**RACE, "driver": "rcar-vin"}, asked))
+    stats = {**RACE["stats"], "seed": 3, "planned_duration": 30.0, "mode": "rmmod",
+             "kinds": ["video", "media"], "workers": RACE["stats"]["workers"][:1]}
+    args = parsed(race_command({**RACE, "driver": "rcar-vin", "stats": stats}))
     assert (args.driver, args.seed, args.race_mode, args.race_nodes, args.workers,
             args.duration) == ("rcar-vin", 3, "rmmod", ["video", "media"], 1, 30.0)
 
@@ -70,7 +72,7 @@ def test_a_race_that_could_not_start_reproduces_with_the_seed_it_was_asked() -> 
     doc = {**RACE, "stats": {"error": "HarnessError: modprobe vimc did not return within 60 s"}}
     rows = race_rows(doc, RaceAsked(7, 30.0))
     assert {r.found_by for r in rows} == {"race seed 7"}
-    assert rows[0].reproduce == "v4l2-unplug run --race --kernel debug-sid --seed 7 --duration 30"
+    assert rows[0].reproduce == REPRODUCE.replace("120", "30")
     assert shortfalls(VIMC, [doc]) == [
         "race: could not run: HarnessError: modprobe vimc did not return within 60 s"]
 

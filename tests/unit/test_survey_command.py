@@ -37,12 +37,12 @@ def test_findings_of_matrix_and_race_in_one_table_and_exit_0(
     assert status == 0  # kernel reports are what it found, not a failure of the survey
     by_sig = {r["signature"]: r for r in rows}
     uaf = next(r for r in rows if r["found_by"] == f"scenario {OPENED}")
-    assert uaf["reproduce"] == f"v4l2-unplug run --kernel debug --scenario {OPENED}"
+    assert uaf["reproduce"] == f"v4l2-unplug run --driver vimc --kernel debug --scenario {OPENED}"
     race = by_sig["BUG:null-ptr-deref:subdev_open"]
     # The recorded race oops is also in the second matrix boot's console, before
     # any scenario: the boot saw it first, the race is counted beside it.
     assert race["found_by"] == "boot, before any scenario"
-    assert race["reproduce"] == "v4l2-unplug topology --kernel debug"
+    assert race["reproduce"] == "v4l2-unplug topology --driver vimc --kernel debug"
     assert race["also"] == ["race seed 7, cycle 3"]  # the stand-in's count
     out = capsys.readouterr().out
     assert out.strip() == text.strip()
@@ -57,7 +57,8 @@ def test_a_race_alone_gives_the_race_reproducer(
     race = next(r for r in rows if r["signature"] == "BUG:null-ptr-deref:subdev_open")
     assert status == 0
     assert race["found_by"].startswith("race seed 7")
-    assert race["reproduce"] == "v4l2-unplug run --race --kernel debug --seed 7 --duration 30"
+    assert race["reproduce"] == ("v4l2-unplug run --driver vimc --kernel debug --race --seed 7 "
+                                 "--duration 30")
 
 
 def test_exit_1_when_a_scenario_could_not_run(

@@ -35,7 +35,8 @@ def test_survey_table_names_subdev_open_and_its_reproducer_reproduces(tmp_path: 
     row = next((r for r in rows if r["signature"] == SIGNATURE), None)
     assert row is not None, (rows, survey.stdout)
     assert row["found_by"].startswith("race seed 7, cycle ")
-    assert row["reproduce"] == "v4l2-unplug run --race --kernel debian --seed 7 --duration 30"
+    assert row["reproduce"] == ("v4l2-unplug run --driver vimc --kernel debian --race --seed 7 "
+                                "--duration 30")
     # The table on stdout: the finding's line and its reproducer, whole.
     assert f"reproduce: {row['reproduce']}" in survey.stdout
     assert "matrix: 1 scenario on debian" in survey.stdout

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         races.append(race_doc)
         interrupted = race.interrupted
 
-    asked = RaceAsked(args.seed, args.race_seconds, WORKERS, MODE)
+    asked = RaceAsked(args.seed, args.race_seconds)
     rows = findings_table.findings(matrix_doc, [(d, asked) for d in races])
     missing = findings_table.shortfalls(matrix_doc, races)
     lines = [_matrix_line(matrix_doc), *(_race_line(d, asked) for d in races), "",

@@ -9,23 +9,21 @@ replays alone, a race replays only as likely as it was); the other scenarios
 and the race are counted beside it. A scenario that failed a contract without
 a kernel report is a row per contract, and one that hung without a report a
 row of its own. Scenarios that could not run (`error`, `not-run`) and a race
-that could not start are not findings: shortfalls() names them.
+that could not start are not findings: shortfalls() names them. The commands
+are the report page's (harness.host.report.reproducer), so the table and the
+page give the same one.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.host.commands import PROG
-from harness.pure.profiles import DEFAULT_DRIVER
-from harness.pure.scenarios.model import NodeKind
+from harness.host.report import reproducer
 from harness.pure.scenarios.verdicts import Verdict
 
-# run --race's defaults: a reproducer names only what differs from them.
-RACE_WORKERS = 3
-RACE_MODE = "unbind"
 # No signature: a row that is merged with no other.
 UNSIGNED = "-"
 
@@ -45,51 +43,27 @@ class Row:
         return f"{self.found_by} (+{len(self.also)} more)"
 
 
-def _where(doc: dict[str, Any]) -> list[str]:
-    """--driver (unless the default) and --kernel of the document's run."""
-    driver = doc.get("driver", DEFAULT_DRIVER)
-    return [*(["--driver", driver] if driver != DEFAULT_DRIVER else []),
-            "--kernel", doc["kernel"]["flavour"]]
-
-
-def scenario_command(doc: dict[str, Any], scenario: str) -> str:
-    """`v4l2-unplug run ... --scenario NAME` on the run's kernel and driver."""
-    return " ".join([PROG, "run", *_where(doc), "--scenario", scenario])
-
-
 @dataclass(frozen=True)
 class RaceAsked:
-    """What a race was asked to do: its reproducer says this, whatever the race
-    managed (a race that could not start has no counts to read it from)."""
+    """The seed and duration a race was asked for, for its reproducer when its
+    stats lack them: a race that could not start sent none, and agents before
+    `planned_duration` sent only how long the race ran."""
 
     seed: int
     duration: float
-    workers: int = RACE_WORKERS
-    mode: str = RACE_MODE
-    kinds: tuple[str, ...] = ()  # node kinds the workers used; () for all
-
-    @classmethod
-    def of_doc(cls, doc: dict[str, Any], duration: float) -> RaceAsked:
-        """Read back from a race's results.json, which holds all but the duration
-        asked for (it holds how long the race ran, which a report cuts short)."""
-        stats = doc.get("stats", {})
-        return cls(int(stats["seed"]), duration, len(stats.get("workers") or []) or RACE_WORKERS,
-                   stats.get("mode", RACE_MODE), tuple(stats.get("kinds") or ()))
 
 
-def race_command(doc: dict[str, Any], asked: RaceAsked) -> str:
-    """`v4l2-unplug run --race ...` with the race's seed and duration, and every
-    setting that differs from run --race's defaults."""
-    words = [PROG, "run", "--race", *_where(doc), "--seed", str(asked.seed),
-             "--duration", f"{asked.duration:g}"]
-    if asked.workers != RACE_WORKERS:
-        words += ["--workers", str(asked.workers)]
-    if asked.mode != RACE_MODE:
-        words += ["--race-mode", asked.mode]
-    if asked.kinds and set(asked.kinds) != {k.value for k in NodeKind}:
-        for kind in asked.kinds:
-            words += ["--race-nodes", kind]
-    return " ".join(words)
+def race_command(doc: dict[str, Any], asked: RaceAsked | None = None) -> str:
+    """reproducer.race_command(), with what the race was asked for filling in
+    what its stats lack."""
+    stats = doc.get("stats") or {}
+    if asked is not None:
+        stats = {"seed": asked.seed, **stats,
+                 "planned_duration": stats.get("planned_duration") or asked.duration}
+    command = reproducer.race_command({**doc, "stats": stats})
+    if command is None:
+        raise ValueError("a race without stats needs the seed and duration it was asked for")
+    return command
 
 
 def matrix_rows(doc: dict[str, Any]) -> list[Row]:
@@ -97,13 +71,15 @@ def matrix_rows(doc: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for f in doc.get("boot_findings", []):
         rows.append(Row(f["title"], f["signature"], "boot, before any scenario",
-                        " ".join([PROG, "topology", *_where(doc)])))
+                        shlex.join([reproducer.PROG, "topology", "--driver",
+                                    doc.get("driver") or "vimc",
+                                    *reproducer.kernel_args(doc.get("kernel") or {})])))
     for s in doc.get("scenarios", []):
         verdict = s.get("verdict")
         if verdict in (Verdict.PASS, Verdict.ERROR, Verdict.NOT_RUN, Verdict.INTERRUPTED):
             continue
         name = s["name"]
-        command = scenario_command(doc, name)
+        command = reproducer.scenario_command(doc, name)
         for f in s.get("findings", []):
             rows.append(Row(f["title"], f["signature"], f"scenario {name}", command))
         if s.get("findings"):
@@ -118,10 +94,11 @@ def matrix_rows(doc: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def race_rows(doc: dict[str, Any], asked: RaceAsked) -> list[Row]:
+def race_rows(doc: dict[str, Any], asked: RaceAsked | None = None) -> list[Row]:
     """The findings of one race: each signature it saw, or what else made it fail."""
-    first = doc.get("stats", {}).get("first_report") or {}
-    where = f"race seed {asked.seed}"
+    stats = doc.get("stats") or {}
+    first = stats.get("first_report") or {}
+    where = f"race seed {stats['seed'] if 'seed' in stats else asked.seed if asked else '?'}"
     if first.get("cycle") is not None:
         where += f", cycle {first['cycle']}"
     command = race_command(doc, asked)
@@ -147,7 +124,7 @@ def merge(rows: Iterable[Row]) -> list[Row]:
 
 
 def findings(matrix: dict[str, Any] | None,
-             races: Sequence[tuple[dict[str, Any], RaceAsked]] = ()) -> list[Row]:
+             races: Sequence[tuple[dict[str, Any], RaceAsked | None]] = ()) -> list[Row]:
     """Every finding of a matrix run and its races (document, what it was asked), merged."""
     rows = matrix_rows(matrix) if matrix else []
     for doc, asked in races:
