@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.host.report.compare import SIDE_LABELS, SIDES, Comparison, SignatureDiff
+from harness.pure.race.rates import number
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:110em}
@@ -26,8 +27,8 @@ table{border-collapse:collapse;margin:.5em 0}
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}
 th{background:#f0f0f0}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:.5em;overflow-x:auto;font-size:12px}
-.pass,.fixed{color:#176117}.fail,.introduced,.hang,.error{color:#a31515;font-weight:bold}
-.flaky{color:#8a5a00;font-weight:bold}.still-present,.not-run{color:#555}
+.pass,.fixed{color:#176117}.fail,.introduced,.unmasked,.hang,.error{color:#a31515;font-weight:bold}
+.inconclusive,.narrowed{color:#8a5a00;font-weight:bold}.still-present,.not-run{color:#555}
 .sig{font-family:monospace}.finding{border-left:4px solid #ccc;padding-left:1em;margin:1em 0}
 .hl{background:#fff3b0}
 """
@@ -199,7 +200,15 @@ def run_page(doc: dict[str, Any], report_dir: Path) -> str:
 
 
 def _rate(sig: SignatureDiff, side: str) -> str:
-    return f"{len(sig.hits[side])}/{sig.runs}"
+    """Hits over exposure, and the rate's interval (docs/race-statistics.md)."""
+    assert sig.decision is not None
+    n = sig.decision.base if side == "base" else sig.decision.head
+    unit = sig.decision.unit
+    if n.high is None:
+        return esc(sig.rate(side))
+    per = f"/{unit.per:,}" if unit.per != 1 else ""
+    return esc(f"{sig.rate(side)}: {number(n.rate or 0.0)}{per} "
+               f"[{number(n.low or 0.0)}, {number(n.high)}]")
 
 
 def validate_page(vdoc: dict[str, Any], comparison: Comparison, report_dir: Path) -> str:
@@ -235,13 +244,15 @@ def validate_page(vdoc: dict[str, Any], comparison: Comparison, report_dir: Path
     body += ["<h2>Signatures: baseline against patched</h2>"]
     if comparison.signatures:
         body.append("<table><tr><th>status</th><th>title</th><th>signature</th>"
-                    "<th>baseline</th><th>patched</th><th>scenarios</th></tr>")
+                    "<th>baseline</th><th>patched</th><th>why</th><th>scenarios</th></tr>")
         for sig in comparison.signatures:
             scn = ", ".join(f'<a href="#{anchor("scn", n)}">{esc(n)}</a>' for n in sig.scenarios)
+            assert sig.decision is not None
+            why = sig.decision.reason + "".join(f"; remains: {r}" for r in sig.decision.remains)
             body.append(f'<tr><td class="{sig.status}">{sig.status}</td>'
                         f'<td><a href="#{sig_ids[sig.signature]}">{esc(sig.title)}</a></td>'
                         f'<td class="sig">{esc(sig.signature)}</td><td>{_rate(sig, "base")}</td>'
-                        f"<td>{_rate(sig, 'head')}</td><td>{scn}</td></tr>")
+                        f"<td>{_rate(sig, 'head')}</td><td>{esc(why)}</td><td>{scn}</td></tr>")
         body.append("</table>")
     else:
         body.append("<p>No kernel report, broken contract or hang on either side.</p>")

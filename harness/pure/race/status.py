@@ -261,6 +261,9 @@ def decide(signature: str, base: Sequence[Stretch], head: Sequence[Stretch],
         return made(SignatureStatus.INCONCLUSIVE,
                     f"the {'baseline' if side == 'base' else 'patched'} side recorded no "
                     "exposure: nothing to compare", _needed(side, numbers_, 1.0))
+    if b.hits == 0 and h.hits == 0:
+        return made(SignatureStatus.INCONCLUSIVE,
+                    "not seen in the compared races of either side", None)
     if b.hits == 0 and h.hits > 0:
         reach = _unreached(signature, base, head)
         if reach is not None:
