@@ -10,7 +10,6 @@ import pytest
 from scipy.stats import binom
 
 from harness.pure.race.status import (
-    CYCLES,
     RUNS,
     Stretch,
     decide,

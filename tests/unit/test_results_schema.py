@@ -24,6 +24,7 @@ from harness.host.interrupts import Interrupted
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.tree import KERNEL_TREE_FILES, State
 from harness.host.kmsg_cli import main as kmsg_main
+from harness.host.race_series import RacePlan
 from harness.host.report import compare, results
 from harness.host.report.schema import (
     KINDS,
@@ -276,7 +277,7 @@ def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (linux / name).write_text("")
     patched: list[Kernel] = []
 
-    def build(sides: dict[str, validation.Side]) -> None:
+    def build(sides: dict[str, validation.Side], driver: str = "vimc") -> None:
         for name, side in sides.items():
             state = State(tmp_path / "trees" / f"{name}-state", reused=name == "base",
                           seconds=0.0 if name == "base" else 61.4)
@@ -294,7 +295,7 @@ def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                         lambda k, profile: (RecordedGuest(k, buggy=any(k is p for p in patched)),
                                             k))
     opts = validation.Options(tree=linux, patches=[PATCH], scenarios=[OPENED, BLOCKED],
-                              race=validation.Race(30.0, 7, 3, "unbind"))
+                              race=RacePlan(30.0, 7, 3, "unbind"))
     out = tmp_path / "validate"
     validation.validate(opts, out)
     return out

@@ -245,7 +245,7 @@ def compare(base: Sequence[Sequence[dict[str, Any]]],
                 else:
                     ran_scenarios = True
                     seconds += float(doc.get("duration_s", 0.0))
-                    seen.update(dict.fromkeys((h.finding["signature"] for h in doc_hits)))
+                    seen.update(dict.fromkeys(h.finding["signature"] for h in doc_hits))
             if ran_scenarios:
                 stretches[RUNS][side].append(Stretch(1, seconds, hits=seen))
     for sig, d in sigs.items():

@@ -113,7 +113,7 @@ def validate_xml(vdoc: dict[str, Any], side_runs: dict[str, list[list[dict[str, 
     introduced: dict[str, list[str]] = {}
     notes: dict[str, list[str]] = {}
     for sig in comparison.signatures:
-        for scenario, runs in sig.scenarios.items():
+        for scenario in sig.scenarios:
             line = (f"{sig.status}: {sig.title} [{sig.signature}] baseline "
                     f"{sig.rate('base')}, patched {sig.rate('head')}")
             notes.setdefault(scenario, []).append(line)
