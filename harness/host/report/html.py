@@ -219,17 +219,23 @@ def validate_page(vdoc: dict[str, Any], comparison: Comparison, report_dir: Path
     body = [f'<h1>v4l2-unplug validate: <span class="{esc(result)}">{esc(result)}</span></h1>',
             "<table>",
             f"<tr><th>exit status</th><td>{comparison.exit_status}</td></tr>",
-            f"<tr><th>tree</th><td>{esc(vdoc['tree']['path'])} ({esc(vdoc['tree']['kind'])})"
-            "</td></tr>"]
+            (f"<tr><th>tree</th><td>{esc(vdoc['tree']['path'])} "
+             f"({esc(vdoc['tree']['kind'])})</td></tr>" if vdoc.get("tree") else
+             f"<tr><th>kernel</th><td>{esc(vdoc.get('kernel') or '?')}, the driver's "
+             "modules patched</td></tr>")]
     for side in SIDES:
         s = vdoc["sides"][side]
         build = s["build"]
+        if build is None:
+            body.append(f"<tr><th>{SIDE_LABELS[side]}</th><td>{esc(s['describe'])}<br>"
+                        f"kernel {esc(s['kernel']['release'])}</td></tr>")
+            continue
         how = "reused" if build["reused"] else f"built in {build['seconds']:.0f} s"
         body.append(f"<tr><th>{SIDE_LABELS[side]}</th><td>{esc(s['describe'])}<br>"
                     f"kernel {esc(s['kernel']['release'])}, state "
                     f"<code>{esc(s['kernel']['state'][:12])}</code>, config "
                     f"<code>{esc(s['kernel']['config_hash'])}</code>, {esc(how)}</td></tr>")
-    runs = vdoc["repeat"]
+    runs = vdoc.get("rounds", vdoc["repeat"])
     what = ", ".join(vdoc["scenarios"][:8]) + (" …" if len(vdoc["scenarios"]) > 8 else "")
     if vdoc.get("race"):
         what += (" race " if what else "race ") + ", ".join(

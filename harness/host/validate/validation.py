@@ -202,11 +202,12 @@ def run_side(side: Side, opts: Options, repetition: int, out: Path,
         history.record(doc, "validate", side.label, run_dir, group)
         docs.append(doc)
         e = doc.get("exposure")
-        where = (f"{e['cycles']} cycles, {e['seconds']:.1f} s" if e else "no exposure recorded")
+        where = (f"{e['cycles']} cycle{'s' * (e['cycles'] != 1)}, {e['seconds']:.1f} s"
+                 if e else "no exposure recorded")
         side.run_info.append({"run": repetition, "kind": "race", "seed": seed,
                               "dir": str(run_dir),
                               "summary": f"seed {seed}, {where}: " + (
-                                  "; ".join(f["title"] for f in doc["findings"])
+                                  "; ".join(dict.fromkeys(f["title"] for f in doc["findings"]))
                                   or f"no kernel report ({doc['outcome']})")})
     return docs
 

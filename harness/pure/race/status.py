@@ -151,22 +151,28 @@ class Decision:
             n = self.needed
             side = {"base": "baseline", "head": "patched"}[n.side]
             pace = f", about {n.seconds:.0f} s" if n.seconds is not None else ""
-            rows.append(f"to decide: about {number(n.exposure)} more {side} {u.name} "
-                        f"({n.stretches} more {'races' if u is CYCLES else 'runs'}{pace})"
-                        f" with no hit")
+            stretch = _count(n.stretches, "race" if u is CYCLES else "run")
+            rows.append(f"to decide: about {n.exposure:g} more {side} {u.name} "
+                        f"({stretch}{pace}) with no hit")
         return rows
 
 
 def _side_line(n: SideNumbers, unit: Unit) -> str:
-    where = f"{number(n.exposure)} {unit.name} ({n.seconds:.1f} s, {n.stretches} " \
-            f"{'races' if unit is CYCLES else 'runs'}, {n.censored} stopped by a report)"
-    per = f"per {unit.per:,} {unit.name}" if unit.per != 1 else f"per {unit.name[:-1]}"
+    stretch = "race" if unit is CYCLES else "run"
+    where = (f"{n.exposure:g} {unit.name} ({n.seconds:.1f} s, {_count(n.stretches, stretch)}"
+             + (f", {n.censored} stopped by a report)" if unit is CYCLES else ")"))
+    per = f"per {unit.per:,} {unit.name}" if unit.per != 1 else f"per {stretch}"
+    hits = _count(n.hits, "hit")
     if n.rate is None or n.high is None or n.low is None:
-        return f"{n.hits} hits in no exposure: no rate"
+        return f"{hits} in no exposure: no rate"
     if not n.hits:
         return f"0 hits in {where}: rate < {number(n.high)} {per}"
-    return (f"{n.hits} hits in {where}: {number(n.rate)} {per}, "
+    return (f"{hits} in {where}: {number(n.rate)} {per}, "
             f"interval {number(n.low)} to {number(n.high)}")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
 
 
 def numbers(signature: str, stretches: Sequence[Stretch], unit: Unit,
