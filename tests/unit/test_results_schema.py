@@ -265,17 +265,12 @@ def race_doc(tmp: Path, **guest: Any) -> dict[str, Any]:
     return written(report / "results.json")
 
 
-@pytest.fixture
-def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`validate --patch PATCH --scenario ... --race` with the builds and the VMs
-    replaced; everything else (plan, run_side, runner, writers, history) is real."""
+def fake_kernels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buggy: str = "head") -> None:
+    """validate's builds and VMs replaced: each side's kernel is a recorded guest,
+    the `buggy` side's with the recorded KASAN report and race oops."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    linux = tmp_path / "linux"
-    for name in KERNEL_TREE_FILES:
-        (linux / name).parent.mkdir(parents=True, exist_ok=True)
-        (linux / name).write_text("")
-    patched: list[Kernel] = []
+    bad: list[Kernel] = []
 
     def build(sides: dict[str, validation.Side], driver: str = "vimc") -> None:
         for name, side in sides.items():
@@ -287,18 +282,63 @@ def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             side.state = state
             side.kernel = Kernel("tree", state.release, state.out / "arch/x86/boot/bzImage",
                                  state.dir / "modules")
-            if name == "head":
-                patched.append(side.kernel)
+            if name == buggy:
+                bad.append(side.kernel)
 
     monkeypatch.setattr(validation, "build", build)
     monkeypatch.setattr("harness.host.targets.emulated.provision",
-                        lambda k, profile: (RecordedGuest(k, buggy=any(k is p for p in patched)),
-                                            k))
-    opts = validation.Options(tree=linux, patches=[PATCH], scenarios=[OPENED, BLOCKED],
-                              race=RacePlan(30.0, 7, 3, "unbind"))
+                        lambda k, profile: (RecordedGuest(k, buggy=any(k is p for p in bad)), k))
+
+
+def linux_tree(tmp_path: Path) -> Path:
+    linux = tmp_path / "linux"
+    for name in KERNEL_TREE_FILES:
+        (linux / name).parent.mkdir(parents=True, exist_ok=True)
+        (linux / name).write_text("")
+    return linux
+
+
+@pytest.fixture
+def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`validate --patch PATCH --scenario ... --race` with the builds and the VMs
+    replaced; everything else (plan, run_side, runner, writers, history) is real."""
+    fake_kernels(tmp_path, monkeypatch)
+    opts = validation.Options(tree=linux_tree(tmp_path), patches=[PATCH],
+                              scenarios=[OPENED, BLOCKED], race=RacePlan(30.0, 7, 3, "unbind"))
     out = tmp_path / "validate"
     validation.validate(opts, out)
     return out
+
+
+def test_a_budget_races_on_until_decided_each_look_stricter(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The baseline's race oopses at cycle 3, the patched one races 412 clean cycles.
+    Look 1 (alpha 0.025): fell tenfold has P = (3 / (3 + 41.2))^1 = 0.068, undecided;
+    look 2 (alpha 0.05/6): P = (6 / (6 + 82.4))^2 = 0.0046: fixed, and it stops."""
+    fake_kernels(tmp_path, monkeypatch, buggy="base")
+    opts = validation.Options(tree=linux_tree(tmp_path), patches=[PATCH],
+                              race=RacePlan(30.0, 7, 3, "unbind"), budget=600.0)
+    doc = validation.validate(opts, tmp_path / "validate")
+    validate(written(tmp_path / "validate/validate.json"), "validate")
+    assert doc["budget"] == {"budget_s": 600.0, "rounds": 2, "looks": 2}
+    assert doc["rounds"] == 2 and doc["alpha"] == pytest.approx(0.05 / 6)
+    sig = next(s for s in doc["signatures"] if s["signature"] == "BUG:null-ptr-deref:subdev_open")
+    assert sig["status"] == "fixed" and (sig["base"]["exposure"], sig["head"]["exposure"]) == (
+        6, 824)
+    assert sig["tests"]["fell_by_factor"] == pytest.approx((6 / (6 + 82.4)) ** 2)
+    assert [r["seed"] for r in doc["sides"]["head"]["runs"]] == [7, 8]
+
+
+def test_a_budget_spent_leaves_it_inconclusive_with_what_would_decide_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_kernels(tmp_path, monkeypatch, buggy="base")
+    opts = validation.Options(tree=linux_tree(tmp_path), patches=[PATCH],
+                              race=RacePlan(30.0, 7, 3, "unbind"), budget=0.001)
+    doc = validation.validate(opts, tmp_path / "validate")
+    assert doc["budget"]["rounds"] == 1 and doc["result"] == "inconclusive"
+    assert doc["exit_status"] == 4
+    sig = next(s for s in doc["signatures"] if s["signature"] == "BUG:null-ptr-deref:subdev_open")
+    assert sig["needed"]["side"] == "head" and sig["needed"]["exposure"] > 0
 
 
 # --- the schemas themselves
