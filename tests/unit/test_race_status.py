@@ -22,14 +22,18 @@ SUBDEV = "BUG:null-ptr-deref:subdev_open"
 IDA = "BUG:null-ptr-deref:ida_free"
 
 
-def hit_at(cycles: float, sig: str = SUBDEV, seconds: float = 1.0) -> Stretch:
+PACE = 10.0  # cycles a second, the same on both sides unless a test says otherwise
+
+
+def hit_at(cycles: float, sig: str = SUBDEV, pace: float = PACE) -> Stretch:
     """A race a report of `sig` stopped at `cycles`."""
-    return Stretch(cycles, seconds, censored=True, hits={sig: cycles})
+    return Stretch(cycles, cycles / pace, censored=True, hits={sig: cycles},
+                   hit_seconds={sig: cycles / pace})
 
 
-def clean(cycles: float, seconds: float = 60.0) -> Stretch:
+def clean(cycles: float, pace: float = PACE) -> Stretch:
     """A race that ran its course without a report."""
-    return Stretch(cycles, seconds)
+    return Stretch(cycles, cycles / pace)
 
 
 def test_fixed_needs_a_tenfold_fall_shown() -> None:
@@ -59,7 +63,7 @@ def test_too_little_racing_is_inconclusive_never_fixed() -> None:
     assert decide(SUBDEV, base, head + less).status == S.INCONCLUSIVE
     # the estimate of races and seconds follows the patched side's pace so far
     assert d.needed.stretches == math.ceil(d.needed.exposure / 30)
-    assert d.needed.seconds == pytest.approx(d.needed.exposure * 60 / 30, rel=1e-3)
+    assert d.needed.seconds == pytest.approx(d.needed.exposure / PACE, rel=1e-3)
 
 
 @pytest.mark.parametrize("head_cycles", [0.5, 1, 2, 5, 10, 20, 50, 100, 200])
@@ -111,19 +115,19 @@ def test_a_fall_with_the_crash_still_seen_is_narrowed() -> None:
 def test_gone_but_a_data_race_in_its_function_remains_is_narrowed() -> None:
     base = [hit_at(10), hit_at(4), hit_at(6)]
     race = frozenset({"subdev_open", "media_device_unregister_entity"})
-    head = [clean(200), Stretch(200, 60, data_races=(race,)), clean(200)]
+    head = [clean(200), Stretch(200, 20, data_races=(race,)), clean(200)]
     d = decide(SUBDEV, base, head)
     assert d.status == S.NARROWED
     assert d.remains == ("data race in media_device_unregister_entity / subdev_open",)
     # a data race elsewhere (core mm) is not this code's
-    other = [clean(200), Stretch(200, 60, data_races=(frozenset({"folio_activate_fn"}),)),
+    other = [clean(200), Stretch(200, 20, data_races=(frozenset({"folio_activate_fn"}),)),
              clean(200)]
     assert decide(SUBDEV, base, other).status == S.FIXED
 
 
 def test_the_signature_in_an_evidence_race_is_a_remaining_race_not_a_rate() -> None:
     base = [hit_at(10), hit_at(4), hit_at(6)]
-    kcsan = Stretch(77, 300, censored=True, hits={SUBDEV: 77}, evidence_only=True)
+    kcsan = Stretch(77, 300, censored=True, hits={SUBDEV: 77}, evidence_only=True)  # slow
     d = decide(SUBDEV, base, [clean(200), clean(200), clean(200), kcsan])
     assert d.status == S.NARROWED
     assert d.head.hits == 0 and d.head.exposure == 600  # the evidence race is not counted
@@ -165,7 +169,7 @@ def test_a_side_without_exposure_decides_nothing() -> None:
 
 def test_scenario_runs_fall_is_a_fall_and_needs_five_runs_a_side() -> None:
     def run(hit: bool) -> Stretch:
-        return Stretch(1, 10, hits={SUBDEV: None} if hit else {})
+        return Stretch(1, 10, hits={SUBDEV: None} if hit else {})  # seconds are not tested
     one = decide(SUBDEV, [run(True)], [run(False)], RUNS)
     assert one.status == S.INCONCLUSIVE
     assert one.needed is not None and one.needed.exposure == pytest.approx(18.0)
@@ -201,3 +205,25 @@ def test_the_looks_of_a_budget_spend_no_more_than_alpha() -> None:
     head = [clean(200)] * 3
     assert decide(SUBDEV, base, head, alpha=0.05).status == S.FIXED
     assert decide(SUBDEV, base, head, alpha=look_alpha(0.95, 3)).status == S.INCONCLUSIVE
+
+
+def test_a_fall_per_cycle_that_the_seconds_do_not_show_is_the_pace_not_the_patch() -> None:
+    """validate --kernel debian --race --repeat 3 with a patch that changes nothing, on
+    a loaded host: the baseline's races crawled (3 cycles in 10.7 s), the patched ones
+    did not. Per cycle the rate fell (P = 0.0416); per second it did not: still-present."""
+    base = [Stretch(1, 1.703, True, {SUBDEV: 1}), Stretch(1, 0.975, True, {SUBDEV: 1}),
+            Stretch(3, 10.67, True, {SUBDEV: 3})]
+    head = [Stretch(1, 0.941, True, {SUBDEV: 1}), Stretch(13, 7.845, True, {SUBDEV: 13}),
+            Stretch(16, 9.612, True, {SUBDEV: 16})]
+    d = decide(SUBDEV, base, head)
+    assert d.by_measure["cycles"]["fell"] == pytest.approx(binom.cdf(3, 6, 30 / 35))
+    assert d.by_measure["cycles"]["fell"] < 0.05 < d.by_measure["seconds"]["fell"]
+    assert d.status == S.STILL_PRESENT and d.p_fell == d.by_measure["seconds"]["fell"]
+    # and the other way round: the clean patched races' cycles came ten times as fast,
+    # so 600 clean cycles are only 6 s of racing: fixed per cycle, not per second
+    fast = [clean(200, pace=100.0)] * 3
+    d = decide(SUBDEV, [hit_at(10), hit_at(4), hit_at(6)], fast)
+    assert d.by_measure["cycles"]["fell_by_factor"] <= 0.05
+    assert d.status == S.INCONCLUSIVE and d.needed is not None and d.needed.side == "head"
+    assert d.needed.seconds == pytest.approx(10 * 2 * (1 - 0.05 ** (1 / 3))
+                                             / 0.05 ** (1 / 3) - 6, abs=0.1)

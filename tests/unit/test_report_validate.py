@@ -75,7 +75,7 @@ def test_a_bug_the_patch_adds_is_introduced() -> None:
     assert c.verdicts[BUGGY] == {"base": ["pass"] * 5, "head": ["fail"] * 5}
     d = c.to_dict()["signatures"][0]
     assert d["tests"]["rose"] == pytest.approx(0.5 ** 5)
-    assert d["unit"] == {"name": "runs", "per": 1, "fix_factor": 1.0}
+    assert d["unit"] == {"name": "runs", "per": 1, "fix_factor": 1.0, "by_seconds": False}
 
 
 def test_one_run_a_side_is_inconclusive_and_says_how_many_more_would_do() -> None:

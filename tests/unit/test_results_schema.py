@@ -313,20 +313,23 @@ def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_budget_races_on_until_decided_each_look_stricter(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The baseline's race oopses at cycle 3, the patched one races 412 clean cycles.
-    Look 1 (alpha 0.025): fell tenfold has P = (3 / (3 + 41.2))^1 = 0.068, undecided;
-    look 2 (alpha 0.05/6): P = (6 / (6 + 82.4))^2 = 0.0046: fixed, and it stops."""
+    Look 1 (alpha 0.025): fell tenfold per cycle has P = (3 / (3 + 41.2))^1 = 0.068,
+    undecided; look 2 (alpha 0.05/6): per cycle (6 / (6 + 82.4))^2 = 0.0046, but per
+    second not yet; look 3 (alpha 0.05/12): both: fixed, and it stops."""
     fake_kernels(tmp_path, monkeypatch, buggy="base")
     opts = validation.Options(tree=linux_tree(tmp_path), patches=[PATCH],
                               race=RacePlan(30.0, 7, 3, "unbind"), budget=600.0)
     doc = validation.validate(opts, tmp_path / "validate")
     validate(written(tmp_path / "validate/validate.json"), "validate")
-    assert doc["budget"] == {"budget_s": 600.0, "rounds": 2, "looks": 2}
-    assert doc["rounds"] == 2 and doc["alpha"] == pytest.approx(0.05 / 6)
+    assert doc["budget"] == {"budget_s": 600.0, "rounds": 3, "looks": 3}
+    assert doc["rounds"] == 3 and doc["alpha"] == pytest.approx(0.05 / 12)
     sig = next(s for s in doc["signatures"] if s["signature"] == "BUG:null-ptr-deref:subdev_open")
     assert sig["status"] == "fixed" and (sig["base"]["exposure"], sig["head"]["exposure"]) == (
-        6, 824)
-    assert sig["tests"]["fell_by_factor"] == pytest.approx((6 / (6 + 82.4)) ** 2)
-    assert [r["seed"] for r in doc["sides"]["head"]["runs"]] == [7, 8]
+        9, 1236)
+    by = sig["tests"]["by"]
+    assert by["cycles"]["fell_by_factor"] == pytest.approx((9 / (9 + 123.6)) ** 3)
+    assert sig["tests"]["fell_by_factor"] == max(t["fell_by_factor"] for t in by.values())
+    assert [r["seed"] for r in doc["sides"]["head"]["runs"]] == [7, 8, 9]
 
 
 def test_a_budget_spent_leaves_it_inconclusive_with_what_would_decide_it(

@@ -271,12 +271,13 @@ def race_stretch(doc: dict[str, Any], signatures: set[str]) -> Stretch | None:
     e = doc.get("exposure")
     if not e:
         return None
-    first = {h["signature"]: h.get("cycle") for h in e.get("first_hits", [])}
+    first = {h["signature"]: h for h in e.get("first_hits", [])}
     data_races = tuple(frozenset(_data_race_functions(f["title"]))
                        for f in doc.get("findings", []) if f.get("class") == "KCSAN")
     return Stretch(float(e["cycles"]), float(e["seconds"]), bool(e["censored"]),
-                   {sig: first.get(sig) for sig in signatures}, data_races,
-                   doc.get("role") == "evidence")
+                   hits={sig: first.get(sig, {}).get("cycle") for sig in signatures},
+                   hit_seconds={sig: first.get(sig, {}).get("seconds") for sig in signatures},
+                   data_races=data_races, evidence_only=doc.get("role") == "evidence")
 
 
 def _data_race_functions(title: str) -> list[str]:

@@ -170,7 +170,8 @@ def run_side(side: Side, opts: Options, repetition: int, out: Path,
     profile = get_profile(opts.driver)
     target, kernel = provision(side.kernel, profile)
     docs = []
-    tag = f"{side.label} {repetition}/{opts.repeat}"
+    tag = (f"{side.label} {repetition}/{opts.repeat}" if repetition <= opts.repeat
+           else f"{side.label} {repetition}, budget")
     if opts.scenarios is not None or opts.race is None:
         chosen = select(build_matrix(profile), list(opts.scenarios or []))
         run_dir = out / side.name / f"run-{repetition:02d}"

@@ -53,14 +53,20 @@ class Unit:
     name: str  # "cycles", "runs"
     per: int  # rates are hits per this many units
     fix_factor: float  # fixed: the patched rate is shown below the baseline's / fix_factor
+    # Every test must also pass on seconds of racing (an intersection-union
+    # test: no less valid at alpha). A race's cycles come faster or slower with
+    # the host's load and the kernel's pace, and so do its chances per cycle:
+    # a change seen per cycle and not per second (or the other way) is the pace's.
+    by_seconds: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "per": self.per, "fix_factor": self.fix_factor}
+        return {"name": self.name, "per": self.per, "fix_factor": self.fix_factor,
+                "by_seconds": self.by_seconds}
 
 
 # A race's window can be narrowed by luck of timing: "fixed" claims a tenfold
 # fall at least, so a patch that only halves the window is not called fixed.
-CYCLES = Unit("cycles", 1000, 10.0)
+CYCLES = Unit("cycles", 1000, 10.0, by_seconds=True)
 # A scenario is one fixed sequence of steps: it hits its bug or does not, so a
 # fall is a fall; each run is one unit.
 RUNS = Unit("runs", 1, 1.0)
@@ -75,6 +81,8 @@ class Stretch:
     censored: bool = False  # a report stopped it: its exposure ends there
     # signature -> exposure within this stretch at its first hit (None: not known)
     hits: Mapping[str, float | None] = field(default_factory=dict)
+    # signature -> seconds into this stretch of its first hit (None or absent: not known)
+    hit_seconds: Mapping[str, float | None] = field(default_factory=dict)
     # functions named by each data-race report (KCSAN's "data-race in f / g")
     data_races: tuple[frozenset[str], ...] = ()
     # run beside the compared ones (another build, another condition): its
@@ -125,18 +133,20 @@ class Decision:
     alpha: float  # of the tests
     base: SideNumbers
     head: SideNumbers
-    p_fell: float
+    p_fell: float  # the largest over the measures (cycles, and seconds for races)
     p_fell_by_factor: float
     p_rose: float
     remains: tuple[str, ...] = ()  # evidence that a race on the same code remains
     needed: Needed | None = None
+    by_measure: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"signature": self.signature, "status": self.status, "reason": self.reason,
                 "unit": self.unit.to_dict(), "confidence": self.confidence,
                 "base": self.base.to_dict(), "head": self.head.to_dict(),
                 "tests": {"fell": self.p_fell, "fell_by_factor": self.p_fell_by_factor,
-                          "rose": self.p_rose, "alpha": self.alpha},
+                          "rose": self.p_rose, "alpha": self.alpha,
+                          "by": {m: dict(t) for m, t in self.by_measure.items()}},
                 "remains": list(self.remains),
                 "needed": self.needed.to_dict() if self.needed else None}
 
@@ -146,6 +156,10 @@ class Decision:
         rows = [f"{label} {_side_line(n, u)}" for label, n in
                 (("baseline", self.base), ("patched ", self.head))]
         rows.append(self.reason)
+        if self.by_measure:
+            rows.append(f"P (fell, fell {u.fix_factor:g}-fold, rose) " + "; ".join(
+                f"per {m}: " + ", ".join(f"{t[k]:.3g}" for k in ("fell", "fell_by_factor", "rose"))
+                for m, t in self.by_measure.items()))
         rows += [f"remains: {r}" for r in self.remains]
         if self.needed:
             n = self.needed
@@ -223,20 +237,31 @@ def remaining(signature: str, head: Sequence[Stretch]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _stretch_pace(side: SideNumbers) -> tuple[float, float | None]:
-    """Units per stretch, seconds per unit, of one side so far."""
+def _needed(side_name: str, side: SideNumbers, cycles: float,
+            seconds: float | None = None) -> Needed:
+    """More racing on one side until it has `cycles` units (and `seconds`, when
+    given), at the pace that side raced so far."""
+    more = max(cycles - side.exposure, 0.0)
+    more_s = max(seconds - side.seconds, 0.0) if seconds is not None else 0.0
     per_stretch = side.exposure / side.stretches if side.stretches else 0.0
-    per_unit = side.seconds / side.exposure if side.exposure and side.seconds else None
-    return per_stretch, per_unit
-
-
-def _needed(side_name: str, side: SideNumbers, target: float) -> Needed:
-    more = max(target - side.exposure, 0.0)
-    per_stretch, per_unit = _stretch_pace(side)
+    per_stretch_s = side.seconds / side.stretches if side.stretches else 0.0
     # A side with no exposure yet gives no pace: one stretch is the least it needs.
-    stretches = max(1, math.ceil(more / per_stretch)) if per_stretch else 1
-    return Needed(side_name, round(more, 1), stretches,
-                  round(more * per_unit, 1) if per_unit is not None else None)
+    stretches = max(1, math.ceil(more / per_stretch) if per_stretch else 1,
+                    math.ceil(more_s / per_stretch_s) if per_stretch_s else 1)
+    if per_stretch and per_stretch_s:
+        more = max(more, more_s * per_stretch / per_stretch_s)
+        more_s = max(more_s, more * per_stretch_s / per_stretch)
+        return Needed(side_name, round(more, 1), stretches, round(more_s, 1))
+    return Needed(side_name, round(more, 1), stretches, None)
+
+
+def _tests(b_hits: int, h_hits: int, e_b: float, e_h: float,
+           fix_factor: float) -> dict[str, float]:
+    """The three one-sided P-values on one measure of exposure."""
+    n = b_hits + h_hits
+    return {"fell": _binom_le(h_hits, n, _share(e_b, e_h, 1.0)),
+            "fell_by_factor": _binom_le(h_hits, n, _share(e_b, e_h, 1 / fix_factor)),
+            "rose": _binom_ge(h_hits, n, _share(e_b, e_h, 1.0))}
 
 
 def decide(signature: str, base: Sequence[Stretch], head: Sequence[Stretch],
@@ -249,21 +274,33 @@ def decide(signature: str, base: Sequence[Stretch], head: Sequence[Stretch],
         alpha = 1 - confidence
     b = numbers(signature, base, unit, confidence)
     h = numbers(signature, head, unit, confidence)
-    n = b.hits + h.hits
-    have = b.exposure > 0 and h.exposure > 0
-    p_fell = _binom_le(h.hits, n, _share(b.exposure, h.exposure, 1.0)) if have else 1.0
-    p_factor = (_binom_le(h.hits, n, _share(b.exposure, h.exposure, 1 / unit.fix_factor))
-                if have else 1.0)
-    p_rose = _binom_ge(h.hits, n, _share(b.exposure, h.exposure, 1.0)) if have else 1.0
+    measures = {unit.name: (b.exposure, h.exposure)}
+    if unit.by_seconds:
+        measures["seconds"] = (b.seconds, h.seconds)
+    have = all(e_b > 0 and e_h > 0 for e_b, e_h in measures.values())
+    by = ({m: _tests(b.hits, h.hits, e_b, e_h, unit.fix_factor)
+           for m, (e_b, e_h) in measures.items()} if have else {})
+    # Intersection-union: a claim stands only where every measure makes it.
+    p_fell, p_factor, p_rose = (max((t[k] for t in by.values()), default=1.0)
+                                for k in ("fell", "fell_by_factor", "rose"))
     remains = remaining(signature, head)
     conf = f"alpha {alpha:.3g}"
 
     def made(status: SignatureStatus, reason: str, needed: Needed | None = None) -> Decision:
         return Decision(signature, status, reason, unit, confidence, alpha, b, h, p_fell,
-                        p_factor, p_rose, remains, needed)
+                        p_factor, p_rose, remains, needed, by)
+
+    def target(side: SideNumbers, factor: float, other_hits: int, other: str) -> Needed:
+        """The exposure `side` needs, seeing nothing more, for the other side's
+        `other_hits` to be significant: E ≥ factor·E_other·(1 - a)/a, a = alpha^(1/k)."""
+        a = alpha ** (1 / other_hits)
+        e_other = b if side is h else h
+        cycles = factor * e_other.exposure * (1 - a) / a
+        seconds = factor * e_other.seconds * (1 - a) / a if unit.by_seconds else None
+        return _needed(other, side, cycles, seconds)
 
     if not have:
-        side, numbers_ = ("base", b) if not b.exposure else ("head", h)
+        side, numbers_ = ("base", b) if not (b.exposure and b.seconds) else ("head", h)
         return made(SignatureStatus.INCONCLUSIVE,
                     f"the {'baseline' if side == 'base' else 'patched'} side recorded no "
                     "exposure: nothing to compare", _needed(side, numbers_, 1.0))
@@ -279,11 +316,10 @@ def decide(signature: str, base: Sequence[Stretch], head: Sequence[Stretch],
         if p_rose <= alpha:
             return made(SignatureStatus.INTRODUCED,
                         f"rate rose ({conf}: P = {p_rose:.3g} under equal rates)")
-        a = alpha ** (1 / h.hits)
         return made(SignatureStatus.INCONCLUSIVE,
                     f"seen only on the patched side, not often enough to say the patch "
                     f"brought it (P = {p_rose:.3g} under equal rates)",
-                    _needed("base", b, h.exposure * (1 - a) / a))
+                    target(b, 1.0, h.hits, "base"))
     if b.hits > 0 and h.hits == 0:
         if remains and p_fell <= alpha:
             return made(SignatureStatus.NARROWED,
@@ -293,14 +329,12 @@ def decide(signature: str, base: Sequence[Stretch], head: Sequence[Stretch],
             return made(SignatureStatus.FIXED,
                         f"rate fell more than {unit.fix_factor:g}-fold ({conf}: P = "
                         f"{p_factor:.3g} at a {unit.fix_factor:g}-fold fall)")
-        a = alpha ** (1 / b.hits)
         why = ("not seen on the patched side, but a race on its code remains there"
                if remains else
                f"not seen on the patched side in too little exposure to say it fell "
                f"{unit.fix_factor:g}-fold (P = {p_factor:.3g})")
-        target = (b.exposure * (1 - a) / a if remains
-                  else b.exposure * (1 - a) / (a / unit.fix_factor))
-        return made(SignatureStatus.INCONCLUSIVE, why, _needed("head", h, target))
+        return made(SignatureStatus.INCONCLUSIVE, why,
+                    target(h, 1.0 if remains else unit.fix_factor, b.hits, "head"))
     if p_fell <= alpha:
         return made(SignatureStatus.NARROWED,
                     f"rate fell ({conf}: P = {p_fell:.3g} under equal rates), "
@@ -312,17 +346,21 @@ def decide(signature: str, base: Sequence[Stretch], head: Sequence[Stretch],
 
 def _unreached(signature: str, base: Sequence[Stretch],
                head: Sequence[Stretch]) -> tuple[float, float] | None:
-    """(longest baseline race, earliest patched first hit) when every baseline
-    race was stopped by another report before the patched side's first hit."""
+    """(longest baseline race, earliest patched first hit), in cycles, when every
+    baseline race was stopped by another report before the patched side's first
+    hit, in cycles and, where the hit's time is known, in seconds too."""
     compared = [s for s in base if not s.evidence_only]
     if not compared or not all(s.censored for s in compared):
         return None
-    firsts = [s.hits[signature] for s in head
-              if not s.evidence_only and signature in s.hits]
+    hit = [s for s in head if not s.evidence_only and signature in s.hits]
+    firsts = [s.hits[signature] for s in hit]
     known = [f for f in firsts if f is not None]
     if not known or len(known) != len(firsts):
         return None
     longest, earliest = max(s.exposure for s in compared), min(known)
+    seconds = [t for s in hit if (t := s.hit_seconds.get(signature)) is not None]
+    if seconds and max(s.seconds for s in compared) >= min(seconds):
+        return None
     return (longest, earliest) if longest < earliest else None
 
 
