@@ -24,7 +24,7 @@ from harness.host.report.schema import validate as check_schema
 ROOT = Path(__file__).resolve().parents[2]
 BUG = ROOT / "vm/patches/vimc-capture-free-at-unregister.patch"
 SUBDEV_OPEN = "BUG:null-ptr-deref:subdev_open"
-REPEAT, DURATION = 2, 8
+REPEAT, DURATION = 1, 8
 
 
 def test_a_patch_that_does_not_touch_a_crash_never_fixes_it(flavour: str,
@@ -48,7 +48,7 @@ def test_a_patch_that_does_not_touch_a_crash_never_fixes_it(flavour: str,
     # each side's exposure is the sum of its races' own, as each race wrote it
     races = {side: [json.loads((out / side / f"race-{i:02d}/results.json").read_text())
                     for i in range(1, REPEAT + 1)] for side in ("base", "head")}
-    assert [r["stats"]["seed"] for r in races["head"]] == [1, 2]
+    assert [r["stats"]["seed"] for r in races["head"]] == list(range(1, REPEAT + 1))
     for side, docs in races.items():
         measured = [r["exposure"] for r in docs if r.get("exposure")]
         assert measured, f"no {side} race recorded its exposure"
