@@ -15,7 +15,7 @@ from harness.host.commands import report_dir, target_from_args
 def repeat(args: argparse.Namespace, profile: Any) -> int:
     from harness.host.commands.run import exit_status
     from harness.host.race_series import run_series, seeds
-    from harness.host.report import results
+    from harness.host.report import html, results
 
     target, kernel = target_from_args(args)
     out = report_dir(args, "race")
@@ -36,6 +36,7 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
     doc = results.race_series_doc(series, kernel, profile.name, started)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    (out / "report.html").write_text(html.run_page(doc, out))
     tally = series.tally
     lines = [*(r.line() for r in series.races), "", *tally.lines()]
     print("\n".join(lines[len(series.races):]))
@@ -46,6 +47,7 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
                  if failed else f"PASS: {tally.any_report.line()}")
     print(lines[-1])
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
-    print(f"report: {out}/results.json, {out}/summary.txt; each race in {out}/race-*/",
+    print(f"report: {out}/report.html, {out}/results.json, {out}/summary.txt; each race in "
+          f"{out}/race-*/",
           file=sys.stderr)
     return exit_status(failed, series.interrupted)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.host.kernels import debug, tree
-from harness.host.kernels.emulation import check_arch
+from harness.host.kernels.emulation import guest_arch
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.series import Patch, read_series
 from harness.host.race_series import RacePlan
@@ -105,8 +105,7 @@ def plan(opts: Options) -> dict[str, Side]:
         return {"base": Side("base", None, base_patches, opts.kernel),
                 "head": Side("head", None, base_patches + patches, opts.kernel)}
     assert opts.tree is not None
-    # Before hours of building: tree kernels are built for tree.ARCH only.
-    check_arch(get_profile(opts.driver), tree.ARCH, "a kernel built from --tree")
+    arch = guest_arch(get_profile(opts.driver))
     source = tree.open_source(opts.tree)
     if source.kind == "dir" and (opts.base or opts.head):
         raise HarnessError(f"--base/--head need a git tree; {source.path} is a plain directory")
@@ -115,8 +114,8 @@ def plan(opts: Options) -> dict[str, Side]:
     if not patches and head_rev == base_rev:
         raise HarnessError("nothing to compare: give --patch FILE, or --head REV on a git tree")
     return {
-        "base": Side("base", tree.Recipe(source, base_rev, base_patches)),
-        "head": Side("head", tree.Recipe(source, head_rev, base_patches + patches)),
+        "base": Side("base", tree.Recipe(source, base_rev, base_patches, arch)),
+        "head": Side("head", tree.Recipe(source, head_rev, base_patches + patches, arch)),
     }
 
 
@@ -126,7 +125,7 @@ def build(sides: dict[str, Side], driver: str = DEFAULT_DRIVER) -> None:
     if base.recipe is None or head.recipe is None:
         _build_modules(sides, driver)
         return
-    fragment = debug.fragment_for(base.recipe.source.path)
+    fragment = debug.fragment_for(base.recipe.source.path, arch=base.recipe.arch)
     base.state = tree.build(base.recipe, fragment)
     head.state = tree.build(head.recipe, fragment, parent=base.state)
     for side in (base, head):
