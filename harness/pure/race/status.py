@@ -14,6 +14,9 @@ baseline's. Three one-sided tests, each at alpha = 1 - confidence:
     fell by F     H0: rate_patched >= rate_base / F  P(X <= k_patched | r = 1/F)
     rose          H0: rate_patched <= rate_base      P(X >= k_patched | r = 1)
 
+For races each test is made on cycles and again on seconds of racing, and
+the larger P counts (an intersection-union test: a claim must hold per
+cycle and per second, so a change in pace is not taken for the patch's);
 and the decision table (docs/race-statistics.md, "Verdicts"):
 
     seen base  seen patched
