@@ -176,8 +176,9 @@ class Decision:
 
 def _side_line(n: SideNumbers, unit: Unit) -> str:
     stretch = "race" if unit is CYCLES else "run"
-    where = (f"{n.exposure:g} {unit.name} ({n.seconds:.1f} s, {_count(n.stretches, stretch)}"
-             + (f", {n.censored} stopped by a report)" if unit is CYCLES else ")"))
+    where = (f"{n.exposure:g} {unit.name} ({n.seconds:.1f} s, {_count(n.stretches, stretch)}, "
+             f"{n.censored} stopped by a report)" if unit is CYCLES
+             else f"{_count(n.stretches, stretch)} ({n.seconds:.1f} s)")
     per = f"per {unit.per:,} {unit.name}" if unit.per != 1 else f"per {stretch}"
     hits = _count(n.hits, "hit")
     if n.rate is None or n.high is None or n.low is None:
