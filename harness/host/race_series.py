@@ -27,6 +27,21 @@ if TYPE_CHECKING:
     from harness.host.targets.base import BoardKernel
 
 
+@dataclass(frozen=True)
+class RacePlan:
+    """What a race is asked to be: the options `run --race` and `validate --race` share."""
+
+    duration: float
+    seed: int  # the first race's; a series counts up from it
+    workers: int
+    mode: str  # "unbind" or "rmmod"
+    kinds: tuple[str, ...] | None = None  # node kinds the workers use (None: all)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"duration": self.duration, "seed": self.seed, "workers": self.workers,
+                "mode": self.mode, "nodes": list(self.kinds) if self.kinds else None}
+
+
 def seeds(first: int, repeat: int) -> list[int]:
     """The seeds of a series: `repeat` of them, counting up from `first`."""
     return list(range(first, first + repeat))

@@ -90,3 +90,39 @@ def test_kernel_image_that_is_a_directory(tmp_path: Path) -> None:
     proc = _cli("topology", "--kernel", "path", "--kernel-image", str(tmp_path),
                 "--modules", str(tmp_path))
     _one_clear_line(proc, "is a directory", "arch/x86/boot/bzImage")
+
+
+def test_validate_needs_a_tree_or_a_flavour() -> None:
+    _one_clear_line(_cli("validate", "--patch", "fix.patch"), "--tree", "--kernel")
+    _one_clear_line(_cli("validate", "--kernel", "nonsense", "--patch", "fix.patch"),
+                    "--kernel", "nonsense")
+
+
+def test_validate_budget_needs_a_race_and_a_time() -> None:
+    patch = Path(__file__).resolve().parents[2] / "vm/patches/vimc-comment-only.patch"
+    _one_clear_line(_cli("validate", "--kernel", "debian", "--patch", str(patch),
+                         "--budget", "10m"), "--budget", "--race")
+    _one_clear_line(_cli("validate", "--kernel", "debian", "--patch", str(patch), "--race",
+                         "--budget", "ten minutes"), "length of time", "10m")
+    _one_clear_line(_cli("validate", "--kernel", "debian", "--race", "--base", "v6.1",
+                         "--patch", str(patch)), "--base/--head", "--tree")
+
+
+def test_validate_and_run_share_every_race_option() -> None:
+    import argparse
+
+    from harness.host.commands import run, validate
+
+    def race_options(register) -> dict[str, str | None]:
+        parser = argparse.ArgumentParser()
+        register(parser.add_subparsers())
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        (p,) = sub.choices.values()
+        group = next(g for g in p._action_groups if g.title and g.title.startswith("race mode"))
+        return {a.option_strings[0]: a.help for a in group._group_actions}
+
+    shared = race_options(validate.register)
+    ran = race_options(run.register)
+    for option in ("--race", "--duration", "--seed", "--workers", "--race-mode",
+                   "--race-nodes"):
+        assert shared[option] == ran[option], option

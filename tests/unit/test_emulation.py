@@ -234,4 +234,4 @@ def test_validate_builds_the_tree_for_the_profiles_guest(tmp_path: Path) -> None
     for driver, arch in (("rcar-vin", "aarch64"), ("vimc", "x86_64")):
         opts = validation.Options(tree=linux, patches=[VIMC_PATCH], driver=driver)
         sides = validation.plan(opts)
-        assert {side.recipe.arch.name for side in sides.values()} == {arch}, driver
+        assert {side.recipe.arch.name for side in sides.values() if side.recipe} == {arch}, driver

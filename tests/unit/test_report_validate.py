@@ -65,19 +65,35 @@ def good() -> dict[str, Any]:
 
 
 def test_a_bug_the_patch_adds_is_introduced() -> None:
-    c = compare([[good()]], [[bad()]])
+    # a scenario run is one unit: 0 of 5 against 5 of 5, P = 0.5⁵ under equal rates
+    c = compare([[good()]] * 5, [[bad()]] * 5)
     (sig,) = c.signatures
     assert (sig.signature, sig.status) == (UAF, "introduced")
     assert sig.title == "KASAN: use-after-free Read in media_gobj_destroy"
     assert list(sig.scenarios) == [BUGGY]
     assert c.result == "introduced" and c.exit_status == EXIT[PatchResult.INTRODUCED] == 1
-    assert c.verdicts[BUGGY] == {"base": ["pass"], "head": ["fail"]}
+    assert c.verdicts[BUGGY] == {"base": ["pass"] * 5, "head": ["fail"] * 5}
+    d = c.to_dict()["signatures"][0]
+    assert d["tests"]["rose"] == pytest.approx(0.5 ** 5)
+    assert d["unit"] == {"name": "runs", "per": 1, "fix_factor": 1.0, "by_seconds": False}
+
+
+def test_one_run_a_side_is_inconclusive_and_says_how_many_more_would_do() -> None:
+    c = compare([[good()]], [[bad()]])
+    (sig,) = c.signatures
+    assert sig.status == "inconclusive"
+    assert c.result == "inconclusive" and c.exit_status == 4
+    d = c.to_dict()["signatures"][0]
+    # the baseline must run clean until 0.05 ≥ (1 / (1 + runs))¹: 19 runs, 18 more
+    assert d["needed"] == {"side": "base", "exposure": 18.0, "stretches": 18,
+                           "seconds": pytest.approx(18 * 42.0)}
 
 
 def test_a_bug_the_patch_removes_is_fixed() -> None:
-    c = compare([[bad()], [bad()]], [[good()], [good()]])
+    c = compare([[bad()]] * 5, [[good()]] * 5)
     (sig,) = c.signatures
-    assert sig.status == "fixed" and (sig.rate("base"), sig.rate("head")) == (1.0, 0.0)
+    assert sig.status == "fixed" and (sig.rate("base"), sig.rate("head")) == ("5/5 runs",
+                                                                            "0/5 runs")
     assert c.exit_status == 3
 
 
@@ -85,11 +101,13 @@ def test_hit_rates_tell_a_flaky_race_from_a_fixed_bug() -> None:
     # 2 of 3 baseline runs, none patched: not proven fixed
     c = compare([[bad()], [good()], [bad()]], [[good()], [good()], [good()]])
     (sig,) = c.signatures
-    assert sig.status == "flaky"
+    assert sig.status == "inconclusive"
     assert (len(sig.hits["base"]), len(sig.hits["head"]), sig.runs) == (2, 0, 3)
-    assert c.result == "flaky" and c.exit_status == 4
+    assert c.result == "inconclusive" and c.exit_status == 4
     d = c.to_dict()["signatures"][0]
-    assert d["base"] == {"hits": 2, "runs": 3, "rate": 0.667}
+    assert (d["base"]["hits"], d["base"]["runs"], d["base"]["exposure"]) == (2, 3, 3)
+    assert d["base"]["rate"] == pytest.approx(2 / 3)
+    assert d["needed"]["side"] == "head"
 
 
 def test_still_present_and_unchanged() -> None:
@@ -102,7 +120,7 @@ def test_still_present_and_unchanged() -> None:
 def test_introduced_outranks_fixed_and_contracts_are_signatures() -> None:
     base = run(scenario(BUGGY, uaf_findings()), scenario(CLEAN))
     head = run(scenario(BUGGY), scenario(CLEAN, broken="blocked-call-returns"))
-    c = compare([[base]], [[head]])
+    c = compare([[base]] * 5, [[head]] * 5)
     assert {s.signature: s.status for s in c.signatures} == {
         "CONTRACT:blocked-call-returns": "introduced", UAF: "fixed"}
     assert c.result == "introduced"
@@ -114,15 +132,51 @@ def test_introduced_outranks_fixed_and_contracts_are_signatures() -> None:
     assert sigs["CONTRACT:blocked-call-returns"]["examples"]["head"]["finding"] is None
 
 
-def test_race_documents_count_as_their_own_scenario() -> None:
-    race = {"mode": "race", "driver": "vimc", "kernel": {}, "outcome": "done",
-            "findings": uaf_findings(), "console": str(CONSOLE),
-            "stats": {"seed": 7, "cycles": 12, "workers": [{"worker": 0, "iterations": 900}]}}
-    clean = {**race, "findings": []}
-    c = compare([[good(), clean]], [[good(), race]])
+def race_doc(findings: list[dict[str, Any]], cycles: int, censored: bool,
+             role: str | None = None) -> dict[str, Any]:
+    hits = [{"signature": f["signature"], "seconds": 1.0, "cycle": cycles} for f in findings]
+    return {"mode": "race", "driver": "vimc", "kernel": {}, "outcome": "done",
+            "findings": findings, "console": str(CONSOLE),
+            "stats": {"seed": 7, "cycles": cycles, "workers": [{"worker": 0, "iterations": 900}]},
+            "exposure": {"seed": 7, "seconds": cycles / 10, "cycles": cycles,
+                         "iterations": 900, "censored": censored, "first_hits": hits},
+            **({"role": role} if role else {})}
+
+
+def test_race_documents_count_as_their_own_scenario_in_cycles() -> None:
+    race = race_doc(uaf_findings(), 12, True)
+    clean = race_doc([], 300, False)
+    c = compare([[good(), clean]] * 3, [[good(), race]] * 3)
     (sig,) = c.signatures
     assert sig.status == "introduced" and list(sig.scenarios) == ["race"]
-    assert c.verdicts["race"] == {"base": ["pass"], "head": ["fail"]}
+    assert c.verdicts["race"] == {"base": ["pass"] * 3, "head": ["fail"] * 3}
+    d = c.to_dict()["signatures"][0]
+    assert d["unit"]["name"] == "cycles"
+    assert (d["base"]["exposure"], d["head"]["exposure"]) == (900, 36)
+    assert d["head"]["rate"] == pytest.approx(3 / 36 * 1000)
+
+
+def test_a_race_without_exposure_is_not_counted() -> None:
+    race = {**race_doc(uaf_findings(), 12, True), "exposure": None}
+    c = compare([[race_doc([], 300, False)]], [[race]])
+    (sig,) = c.signatures
+    assert sig.status == "inconclusive" and c.unmeasured == {"base": 0, "head": 1}
+
+
+def test_a_kcsan_race_in_the_crash_function_makes_a_gone_crash_narrowed() -> None:
+    crash = uaf_findings()
+    kcsan = {"title": "KCSAN: data-race in media_gobj_destroy / media_device_unregister",
+             "class": "KCSAN", "signature": "KCSAN:data-race:media_gobj_destroy"}
+    base = [[race_doc(crash, 10, True)]] * 3
+    head_clean = [[race_doc([], 300, False)]] * 3
+    assert compare(base, head_clean).signatures[0].status == "fixed"
+    # the same clean races, and a KCSAN build's race beside them, run as evidence
+    head = [[race_doc([], 300, False), race_doc([kcsan], 50, True, role="evidence")]] * 3
+    c = compare(base, head)
+    assert [(s.signature, s.status) for s in c.signatures] == [(UAF, "narrowed")]
+    assert c.result == "narrowed" and c.exit_status == 6
+    assert c.to_dict()["signatures"][0]["remains"] == [
+        "data race in media_device_unregister / media_gobj_destroy"]
 
 
 def vdoc(c: Any, tmp: Path) -> dict[str, Any]:
@@ -151,16 +205,17 @@ def test_junit_is_what_ci_systems_read() -> None:
 
 
 def test_validate_junit_fails_only_where_the_patch_introduced(tmp_path: Path) -> None:
-    c = compare([[good()]], [[bad()]])
-    root = ET.fromstring(junit.validate_xml(vdoc(c, tmp_path), {"base": [[good()]],
-                                                                "head": [[bad()]]}, c))
+    c = compare([[good()]] * 5, [[bad()]] * 5)
+    root = ET.fromstring(junit.validate_xml(vdoc(c, tmp_path), {"base": [[good()]] * 5,
+                                                                "head": [[bad()]] * 5}, c))
     suites = {s.get("name"): s for s in root.findall("testsuite")}
-    assert set(suites) == {"v4l2-unplug validate", "baseline run 1", "patched run 1"}
+    assert set(suites) == {"v4l2-unplug validate", *(f"{side} run {i}" for i in range(1, 6)
+                                                     for side in ("baseline", "patched"))}
     verdict = suites["v4l2-unplug validate"]
     assert verdict.get("failures") == "1" and verdict.get("tests") == "2"
     failure = verdict.find(f"testcase[@name='{BUGGY}']/failure")
     assert failure is not None and "media_gobj_destroy" in (failure.get("message") or "")
-    assert root.get("failures") == "2"  # the verdict, and the patched run's own failure
+    assert root.get("failures") == "6"  # the verdict, and each patched run's own failure
 
 
 class Links(HTMLParser):
@@ -235,8 +290,8 @@ def test_validate_page_links_signatures_scenarios_and_reports(tmp_path: Path) ->
         (run_dir / "results.json").write_text("{}")
         doc["sides"][side]["runs"][0]["dir"] = str(run_dir)
     page = html.validate_page(doc, c, tmp_path)
-    assert 'class="introduced">introduced' in page
-    assert "baseline 0/1, patched 1/1" in page
+    assert 'class="inconclusive">inconclusive' in page
+    assert "0/1 runs: 0 [0, 3.69]" in page and "1/1 runs: 1.00 [0.0253, 5.57]" in page
     links = check_links(page, tmp_path)
     assert "#sig-1" in links.hrefs and "#" + html.anchor("scn", BUGGY) in links.hrefs
     assert "head/run-01/report.html" in links.hrefs

@@ -24,6 +24,7 @@ from harness.host.interrupts import Interrupted
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.tree import KERNEL_TREE_FILES, State
 from harness.host.kmsg_cli import main as kmsg_main
+from harness.host.race_series import RacePlan
 from harness.host.report import compare, results
 from harness.host.report.schema import (
     KINDS,
@@ -264,19 +265,14 @@ def race_doc(tmp: Path, **guest: Any) -> dict[str, Any]:
     return written(report / "results.json")
 
 
-@pytest.fixture
-def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`validate --patch PATCH --scenario ... --race` with the builds and the VMs
-    replaced; everything else (plan, run_side, runner, writers, history) is real."""
+def fake_kernels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buggy: str = "head") -> None:
+    """validate's builds and VMs replaced: each side's kernel is a recorded guest,
+    the `buggy` side's with the recorded KASAN report and race oops."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    linux = tmp_path / "linux"
-    for name in KERNEL_TREE_FILES:
-        (linux / name).parent.mkdir(parents=True, exist_ok=True)
-        (linux / name).write_text("")
-    patched: list[Kernel] = []
+    bad: list[Kernel] = []
 
-    def build(sides: dict[str, validation.Side]) -> None:
+    def build(sides: dict[str, validation.Side], driver: str = "vimc") -> None:
         for name, side in sides.items():
             state = State(tmp_path / "trees" / f"{name}-state", reused=name == "base",
                           seconds=0.0 if name == "base" else 61.4)
@@ -286,18 +282,66 @@ def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             side.state = state
             side.kernel = Kernel("tree", state.release, state.out / "arch/x86/boot/bzImage",
                                  state.dir / "modules")
-            if name == "head":
-                patched.append(side.kernel)
+            if name == buggy:
+                bad.append(side.kernel)
 
     monkeypatch.setattr(validation, "build", build)
     monkeypatch.setattr("harness.host.targets.emulated.provision",
-                        lambda k, profile: (RecordedGuest(k, buggy=any(k is p for p in patched)),
-                                            k))
-    opts = validation.Options(tree=linux, patches=[PATCH], scenarios=[OPENED, BLOCKED],
-                              race=validation.Race(30.0, 7, 3, "unbind"))
+                        lambda k, profile: (RecordedGuest(k, buggy=any(k is p for p in bad)), k))
+
+
+def linux_tree(tmp_path: Path) -> Path:
+    linux = tmp_path / "linux"
+    for name in KERNEL_TREE_FILES:
+        (linux / name).parent.mkdir(parents=True, exist_ok=True)
+        (linux / name).write_text("")
+    return linux
+
+
+@pytest.fixture
+def validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`validate --patch PATCH --scenario ... --race` with the builds and the VMs
+    replaced; everything else (plan, run_side, runner, writers, history) is real."""
+    fake_kernels(tmp_path, monkeypatch)
+    opts = validation.Options(tree=linux_tree(tmp_path), patches=[PATCH],
+                              scenarios=[OPENED, BLOCKED], race=RacePlan(30.0, 7, 3, "unbind"))
     out = tmp_path / "validate"
     validation.validate(opts, out)
     return out
+
+
+def test_a_budget_races_on_until_decided_each_look_stricter(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The baseline's race oopses at cycle 3, the patched one races 412 clean cycles.
+    Look 1 (alpha 0.025): fell tenfold per cycle has P = (3 / (3 + 41.2))^1 = 0.068,
+    undecided; look 2 (alpha 0.05/6): per cycle (6 / (6 + 82.4))^2 = 0.0046, but per
+    second not yet; look 3 (alpha 0.05/12): both: fixed, and it stops."""
+    fake_kernels(tmp_path, monkeypatch, buggy="base")
+    opts = validation.Options(tree=linux_tree(tmp_path), patches=[PATCH],
+                              race=RacePlan(30.0, 7, 3, "unbind"), budget=600.0)
+    doc = validation.validate(opts, tmp_path / "validate")
+    validate(written(tmp_path / "validate/validate.json"), "validate")
+    assert doc["budget"] == {"budget_s": 600.0, "rounds": 3, "looks": 3}
+    assert doc["rounds"] == 3 and doc["alpha"] == pytest.approx(0.05 / 12)
+    sig = next(s for s in doc["signatures"] if s["signature"] == "BUG:null-ptr-deref:subdev_open")
+    assert sig["status"] == "fixed" and (sig["base"]["exposure"], sig["head"]["exposure"]) == (
+        9, 1236)
+    by = sig["tests"]["by"]
+    assert by["cycles"]["fell_by_factor"] == pytest.approx((9 / (9 + 123.6)) ** 3)
+    assert sig["tests"]["fell_by_factor"] == max(t["fell_by_factor"] for t in by.values())
+    assert [r["seed"] for r in doc["sides"]["head"]["runs"]] == [7, 8, 9]
+
+
+def test_a_budget_spent_leaves_it_inconclusive_with_what_would_decide_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_kernels(tmp_path, monkeypatch, buggy="base")
+    opts = validation.Options(tree=linux_tree(tmp_path), patches=[PATCH],
+                              race=RacePlan(30.0, 7, 3, "unbind"), budget=0.001)
+    doc = validation.validate(opts, tmp_path / "validate")
+    assert doc["budget"]["rounds"] == 1 and doc["result"] == "inconclusive"
+    assert doc["exit_status"] == 4
+    sig = next(s for s in doc["signatures"] if s["signature"] == "BUG:null-ptr-deref:subdev_open")
+    assert sig["needed"]["side"] == "head" and sig["needed"]["exposure"] > 0
 
 
 # --- the schemas themselves

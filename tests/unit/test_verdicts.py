@@ -23,9 +23,10 @@ def test_imports_nothing_of_the_harness() -> None:
 def test_members_are_the_strings_documents_hold() -> None:
     assert [v.value for v in Verdict] == ["pass", "fail", "hang", "error", "not-run",
                                         "interrupted"]
-    assert [s.value for s in SignatureStatus] == ["introduced", "fixed", "flaky",
-                                                  "still-present"]
-    assert [r.value for r in PatchResult] == ["introduced", "fixed", "flaky", "unchanged"]
+    assert [s.value for s in SignatureStatus] == ["introduced", "unmasked", "narrowed",
+                                                  "inconclusive", "fixed", "still-present"]
+    assert [r.value for r in PatchResult] == ["introduced", "unmasked", "narrowed",
+                                              "inconclusive", "fixed", "unchanged"]
     # read back from JSON, a verdict is a plain string equal to its member
     doc = json.loads(json.dumps({"verdict": Verdict.NOT_RUN, Verdict.PASS: 1}))
     assert doc == {"verdict": "not-run", "pass": 1}

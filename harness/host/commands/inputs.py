@@ -25,6 +25,23 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+_TIME_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def time_budget(text: str) -> float:
+    """A length of time in seconds, from "90", "90s", "10m" or "1.5h"; more than zero."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _TIME_UNITS else (text, "s")
+    try:
+        value = float(number) * _TIME_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a length of time "
+                                         "(e.g. 600, 10m or 1h)") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} would allow nothing: give a time above 0 "
+                                         "(e.g. 10m)")
+    return value
+
+
 def at_least_one(text: str) -> int:
     """A count of workers, runs or frames: 1 or more."""
     try:

@@ -15,10 +15,10 @@ from harness.host.commands import (
     report_dir,
     target_from_args,
 )
-from harness.host.commands.inputs import at_least_one, positive_seconds
+from harness.host.commands.inputs import at_least_one
+from harness.host.commands.race_options import add_race_options
 from harness.host.interrupts import Interrupted
 from harness.host.progress import MatrixProgress, RaceProgress
-from harness.pure.scenarios.model import NodeKind
 from harness.pure.scenarios.verdicts import Verdict
 
 
@@ -122,18 +122,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run only this scenario (repeatable); see --list")
     p.add_argument("--list", action="store_true", help="list the scenario names and exit")
     p.add_argument("--report", type=Path, help="report directory")
-    race = p.add_argument_group("race mode")
-    race.add_argument("--race", action="store_true",
-                      help="workers open/ioctl/mmap/close every node while a disruptor loops")
-    race.add_argument("--duration", type=positive_seconds, default=60.0,
-                      help="seconds (default 60)")
-    race.add_argument("--seed", type=int, default=1, help="seed of every random choice")
-    race.add_argument("--workers", type=at_least_one, default=3,
-                      help="worker processes (default 3)")
-    race.add_argument("--race-mode", choices=("unbind", "rmmod"), default="unbind",
-                      help="disruptor: unbind/bind or rmmod/modprobe cycles")
-    race.add_argument("--race-nodes", action="append", choices=[k.value for k in NodeKind],
-                      help="node kinds the workers use (repeatable; default: all)")
+    race = add_race_options(p)
     race.add_argument("--repeat", type=at_least_one, default=1, metavar="N",
                       help="N races, seeds --seed, --seed + 1, ..., one boot each, and each "
                            "signature's rate per 1,000 cycles with its 95%% interval")

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "hang": "#6a1b9a",
                    "error": "#ef6c00", "not-run": "#9e9e9e", "interrupted": "#616161"}
-STATUS_COLOURS = {"introduced": "#c62828", "fixed": "#2e7d32", "flaky": "#b8860b",
-                  "still-present": "#616161"}
+STATUS_COLOURS = {"introduced": "#c62828", "unmasked": "#c62828", "narrowed": "#b8860b",
+                  "inconclusive": "#b8860b", "fixed": "#2e7d32", "still-present": "#616161"}
 SIDE_COLOURS = {"base": "#78909c", "head": "#1565c0"}
 FINDING_COLOUR = "#c62828"
 BOOTING_COLOUR = "#cfd8dc"

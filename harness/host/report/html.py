@@ -28,6 +28,7 @@ from typing import Any
 from harness.host.report import charts, reproducer
 from harness.host.report.compare import SIDE_LABELS, SIDES, Comparison, SignatureDiff
 from harness.host.report.timeline import Event, Source, race_events, scenario_events
+from harness.pure.race.rates import number
 from harness.pure.scenarios.contracts import BLOCKED_CALL_BOUND
 
 STYLE = """
@@ -47,8 +48,8 @@ font-size:12px;line-height:1.35}
 background:var(--bg2);border:1px solid var(--line);font-weight:600}
 .chip.fail,.chip.findings{background:#fdecea;border-color:#f5c2bd}
 .chip.pass{background:#eaf5ea;border-color:#bfe0c0}
-.pass,.fixed{color:#2e7d32}.fail,.introduced,.hang,.error{color:#c62828;font-weight:bold}
-.flaky{color:#8a5a00;font-weight:bold}.still-present,.not-run,.interrupted{color:#555}
+.pass,.fixed{color:#2e7d32}.fail,.introduced,.unmasked,.hang,.error{color:#c62828;
+font-weight:bold}.inconclusive,.narrowed{color:#8a5a00;font-weight:bold}.still-present,.not-run,.interrupted{color:#555}
 .sig{font-family:ui-monospace,monospace;font-size:.92em}
 .card{border:1px solid var(--line);border-left:6px solid #c62828;border-radius:4px;
 padding:.7em 1.1em;margin:1.1em 0;background:#fff}
@@ -528,7 +529,15 @@ def run_page(doc: dict[str, Any], report_dir: Path,
 
 
 def _rate(sig: SignatureDiff, side: str) -> str:
-    return f"{len(sig.hits[side])}/{sig.runs}"
+    """Hits over exposure, and the rate's interval (docs/race-statistics.md)."""
+    assert sig.decision is not None
+    n = sig.decision.base if side == "base" else sig.decision.head
+    unit = sig.decision.unit
+    if n.high is None:
+        return esc(sig.rate(side))
+    per = f"/{unit.per:,}" if unit.per != 1 else ""
+    return esc(f"{sig.rate(side)}: {number(n.rate or 0.0)}{per} "
+               f"[{number(n.low or 0.0)}, {number(n.high)}]")
 
 
 def validate_page(vdoc: dict[str, Any], comparison: Comparison, report_dir: Path) -> str:
@@ -539,17 +548,23 @@ def validate_page(vdoc: dict[str, Any], comparison: Comparison, report_dir: Path
     body = [f'<h1>v4l2-unplug validate: <span class="{esc(result)}">{esc(result)}</span></h1>',
             "<table>",
             f"<tr><th>exit status</th><td>{comparison.exit_status}</td></tr>",
-            f"<tr><th>tree</th><td>{esc(vdoc['tree']['path'])} ({esc(vdoc['tree']['kind'])})"
-            "</td></tr>"]
+            (f"<tr><th>tree</th><td>{esc(vdoc['tree']['path'])} "
+             f"({esc(vdoc['tree']['kind'])})</td></tr>" if vdoc.get("tree") else
+             f"<tr><th>kernel</th><td>{esc(vdoc.get('kernel') or '?')}, the driver's "
+             "modules patched</td></tr>")]
     for side in SIDES:
         s = vdoc["sides"][side]
         build = s["build"]
+        if build is None:
+            body.append(f"<tr><th>{SIDE_LABELS[side]}</th><td>{esc(s['describe'])}<br>"
+                        f"kernel {esc(s['kernel']['release'])}</td></tr>")
+            continue
         how = "reused" if build["reused"] else f"built in {build['seconds']:.0f} s"
         body.append(f"<tr><th>{SIDE_LABELS[side]}</th><td>{esc(s['describe'])}<br>"
                     f"kernel {esc(s['kernel']['release'])}, state "
                     f"<code>{esc(s['kernel']['state'][:12])}</code>, config "
                     f"<code>{esc(s['kernel']['config_hash'])}</code>, {esc(how)}</td></tr>")
-    runs = vdoc["repeat"]
+    runs = vdoc.get("rounds", vdoc["repeat"])
     what = ", ".join(vdoc["scenarios"][:8]) + (" …" if len(vdoc["scenarios"]) > 8 else "")
     if vdoc.get("race"):
         what += (" race " if what else "race ") + ", ".join(
@@ -564,13 +579,15 @@ def validate_page(vdoc: dict[str, Any], comparison: Comparison, report_dir: Path
     body += ["<h2>Signatures: baseline against patched</h2>"]
     if comparison.signatures:
         body.append("<table><tr><th>status</th><th>title</th><th>signature</th>"
-                    "<th>baseline</th><th>patched</th><th>scenarios</th></tr>")
+                    "<th>baseline</th><th>patched</th><th>why</th><th>scenarios</th></tr>")
         for sig in comparison.signatures:
             scn = ", ".join(f'<a href="#{anchor("scn", n)}">{esc(n)}</a>' for n in sig.scenarios)
+            assert sig.decision is not None
+            why = sig.decision.reason + "".join(f"; remains: {r}" for r in sig.decision.remains)
             body.append(f'<tr><td class="{sig.status}">{sig.status}</td>'
                         f'<td><a href="#{sig_ids[sig.signature]}">{esc(sig.title)}</a></td>'
                         f'<td class="sig">{esc(sig.signature)}</td><td>{_rate(sig, "base")}</td>'
-                        f"<td>{_rate(sig, 'head')}</td><td>{scn}</td></tr>")
+                        f"<td>{_rate(sig, 'head')}</td><td>{esc(why)}</td><td>{scn}</td></tr>")
         body.append("</table>")
         rows = [charts.SideBySide(sig.signature, sig.status, len(sig.hits["base"]),
                                   len(sig.hits["head"]), sig.runs)

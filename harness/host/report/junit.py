@@ -113,11 +113,12 @@ def validate_xml(vdoc: dict[str, Any], side_runs: dict[str, list[list[dict[str, 
     introduced: dict[str, list[str]] = {}
     notes: dict[str, list[str]] = {}
     for sig in comparison.signatures:
-        for scenario, runs in sig.scenarios.items():
+        for scenario in sig.scenarios:
             line = (f"{sig.status}: {sig.title} [{sig.signature}] baseline "
-                    f"{len(runs['base'])}/{sig.runs}, patched {len(runs['head'])}/{sig.runs}")
+                    f"{sig.rate('base')}, patched {sig.rate('head')}")
             notes.setdefault(scenario, []).append(line)
-            if sig.status == SignatureStatus.INTRODUCED:
+            # what the patched kernel shows and the baseline did not: a failure
+            if sig.status in (SignatureStatus.INTRODUCED, SignatureStatus.UNMASKED):
                 introduced.setdefault(scenario, []).append(sig.title)
     scenarios = list(comparison.verdicts) + [s for s in notes if s not in comparison.verdicts]
     cases = [

@@ -33,18 +33,23 @@ class Verdict(StrEnum):
 
 
 class SignatureStatus(StrEnum):
-    """A signature's hits on the baseline against the patched kernel, over N runs each."""
+    """A signature's hits on the baseline against the patched kernel, over the
+    exposure of each side (harness.pure.race.status decides which)."""
 
-    INTRODUCED = "introduced"  # 0/N baseline, N/N patched
-    FIXED = "fixed"  # N/N baseline, 0/N patched
-    FLAKY = "flaky"  # anything else: an absence on one side proves nothing
-    STILL_PRESENT = "still-present"  # N/N on both
+    INTRODUCED = "introduced"  # not on the baseline; on the patched side at a higher rate
+    UNMASKED = "unmasked"  # patched only, where another crash ended every baseline race first
+    NARROWED = "narrowed"  # its rate fell (or it went), but a race on the same code remains
+    INCONCLUSIVE = "inconclusive"  # not enough exposure to tell
+    FIXED = "fixed"  # gone: its rate fell at least the unit's fix factor, nothing remains
+    STILL_PRESENT = "still-present"  # on both sides, its rate not shown to fall
 
 
 class PatchResult(StrEnum):
     """What a patch did, the most serious status that applies (validate.json `result`)."""
 
     INTRODUCED = "introduced"
+    UNMASKED = "unmasked"
+    NARROWED = "narrowed"
+    INCONCLUSIVE = "inconclusive"
     FIXED = "fixed"
-    FLAKY = "flaky"
     UNCHANGED = "unchanged"
