@@ -325,6 +325,20 @@ def test_install_makes_a_bootable_kernel_entry(tmp_path: Path) -> None:
     assert state.key in info and state.config_hash in info
 
 
+def test_modules_build_against_a_state_on_the_bench(tmp_path: Path) -> None:
+    # A state's O= includes the bench's Makefile: out-of-tree make runs there.
+    src = tree.DirSource(fake_tree(tmp_path / "linux"))
+    state = tree.build(tree.Recipe(src, None), FRAGMENT)
+    assert "/.bench/" in (state.out / "built-at").read_text() + "/"
+    with tree.kbuild_in_place(state.out) as where:
+        assert where == tree.trees_root() / tree.BENCH / tree.BUILD_DIR
+        assert (where / "built-at").is_file() and not state.dir.exists()
+    assert state.built
+    other = tmp_path / "kbuild"
+    with tree.kbuild_in_place(other) as where:
+        assert where == other
+
+
 def test_an_arm64_recipe_is_its_own_state_and_boots_its_image(tmp_path: Path) -> None:
     # Same tree, same fragment: another architecture is another configuration.
     src = tree.DirSource(fake_tree(tmp_path / "linux"))

@@ -25,6 +25,7 @@ from harness.host import cache
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.patches import apply_patches
 from harness.host.kernels.toolchain import wrap_make
+from harness.host.kernels.tree import kbuild_in_place
 from harness.pure.errors import KernelError
 from harness.pure.profiles import OutOfTreeModule
 
@@ -47,13 +48,14 @@ def build_module(
     # Patches are written against the whole tree (a/drivers/media/...).
     apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
     config = [f"{module.config}=m"] if module.config else []
-    make = ["make", "-C", str(kbuild), f"M={work}", *config, *make_vars, "modules"]
-    proc = subprocess.run(
-        wrap_make(kbuild, make, [out], cross_compile),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "LC_ALL": "C"},
-    )
+    with kbuild_in_place(kbuild) as where:
+        make = ["make", "-C", str(where), f"M={work}", *config, *make_vars, "modules"]
+        proc = subprocess.run(
+            wrap_make(where, make, [out], cross_compile),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LC_ALL": "C"},
+        )
     log = out / f"{module.name}-build.log"
     log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:

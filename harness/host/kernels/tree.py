@@ -403,6 +403,21 @@ def _on_bench(state: State) -> Iterator[Path]:
         bench.rename(state.dir)
 
 
+@contextmanager
+def kbuild_in_place(kbuild: Path) -> Iterator[Path]:
+    """Where to run make against `kbuild` for out-of-tree modules. A state's O=
+    directory names the bench (its Makefile includes the bench's), so a state
+    goes back on the bench, under the build lock, for as long as the caller
+    builds against it; any other build directory is used where it is."""
+    state_dir = kbuild.parent
+    if (kbuild.name != BUILD_DIR or state_dir.parent != trees_root()
+            or not (state_dir / STATE_META).is_file()):
+        yield kbuild
+        return
+    with build_lock(), _on_bench(State.load(state_dir.name)) as bench:
+        yield bench / BUILD_DIR
+
+
 def build(recipe: Recipe, fragment_text: str, parent: State | None = None,
           say: bool = True) -> State:
     """The built state of `recipe`: found by its inputs or its content, derived from
