@@ -47,6 +47,8 @@ def build_module(
     # Patches are written against the whole tree (a/drivers/media/...).
     apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
     config = [f"{module.config}=m"] if module.config else []
+    if module.defines:
+        config.append("KCFLAGS=" + " ".join(f"-D{d}" for d in module.defines))
     make = ["make", "-C", str(kbuild), f"M={work}", *config, *make_vars, "modules"]
     proc = subprocess.run(
         wrap_make(kbuild, make, [out], cross_compile),
@@ -81,6 +83,7 @@ def with_module(
         *(p.read_bytes() for p in sorted(sources.iterdir()) if p.is_file()),
         *(Path(p).read_bytes() for p in patches),
         *make_vars,
+        *module.defines,
     )
 
     def build(dest: Path) -> None:

@@ -17,10 +17,12 @@ from harness.pure.errors import HarnessError
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.model import (
     STAGES_BY_KIND,
+    STAGES_BY_QUEUE,
     After,
     Disruption,
     Hold,
     NodeKind,
+    Queue,
     Scenario,
     Stage,
 )
@@ -66,6 +68,19 @@ def stages(profile: DriverProfile, kind: NodeKind,
                  if s in profile.stages and (among is None or s in among))
 
 
+def queue_groups(profile: DriverProfile) -> list[tuple[tuple[Hold, ...], tuple[Stage, ...],
+                                                       Stage]]:
+    """The profile's queue nodes by queue, in the order it names them: each group's
+    holds, the stages its first node goes through, and the stage of the others."""
+    by_queue: dict[Queue, list[str]] = {}
+    for node in profile.queue_nodes:
+        by_queue.setdefault(node.queue, []).append(node.name)
+    return [(tuple(Hold(NodeKind.VIDEO, Stage.OPENED, n) for n in names),
+             tuple(s for s in STAGES_BY_QUEUE[queue] if s in profile.stages),
+             Stage.STREAMING if queue.streams else Stage.OPENED)
+            for queue, names in by_queue.items()]
+
+
 def supported(profile: DriverProfile, wanted: tuple[Disruption, ...],
               instead: tuple[Disruption, ...] = ()) -> tuple[Disruption, ...]:
     """The disruptions of `wanted` the driver's devices support; those of
@@ -97,6 +112,7 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
     nodes: list[tuple[tuple[Hold, ...], tuple[Stage, ...], Stage]] = [
         (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.capture_entities),
          stages(profile, NodeKind.VIDEO), Stage.STREAMING),
+        *queue_groups(profile),
         (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.m2m_entities),
          stages(profile, NodeKind.VIDEO, M2M_STAGES), Stage.OPENED),
         (media, stages(profile, NodeKind.MEDIA), Stage.OPENED),

@@ -63,6 +63,36 @@ STAGES_BY_KIND: dict[NodeKind, tuple[Stage, ...]] = {
 }
 
 
+class Queue(StrEnum):
+    """The buffer queue a video-class node (/dev/video, vbi, swradio, v4l-touch,
+    radio) streams through, as its buffer type names it; NONE for a node with
+    no queue (a radio tuner). Which queue a node has is profile data; the
+    buffer type each one means is the target's (harness.target.scenarios.nodes)."""
+
+    VIDEO_CAPTURE = "video_capture"
+    VIDEO_OUTPUT = "video_output"
+    VBI_CAPTURE = "vbi_capture"
+    VBI_OUTPUT = "vbi_output"
+    SDR_CAPTURE = "sdr_capture"
+    META_CAPTURE = "meta_capture"
+    META_OUTPUT = "meta_output"
+    # A touch sensor's node: frames of pressure values on a video capture queue.
+    TOUCH_CAPTURE = "touch_capture"
+    NONE = "none"
+
+    @property
+    def streams(self) -> bool:
+        return self is not Queue.NONE
+
+
+# Stages a node of each queue can be brought to: a node that streams goes
+# through every video stage its driver supports; a radio tuner only opens.
+STAGES_BY_QUEUE: dict[Queue, tuple[Stage, ...]] = {
+    **{q: STAGES_BY_KIND[NodeKind.VIDEO] for q in Queue if q.streams},
+    Queue.NONE: (Stage.OPENED,),
+}
+
+
 class Disruption(StrEnum):
     UNBIND = "unbind"  # sysfs unbind of the bound device
     RMMOD = "rmmod"  # delete_module of the driver's module, fds still open

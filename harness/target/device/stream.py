@@ -430,11 +430,14 @@ def _read_frames(
 
 
 def exporter_for(profile: DriverProfile, capture: str) -> str | None:
-    """Another capture node of the same media device, to export DMABUF buffers from."""
+    """Another video capture node of the same media device, to export DMABUF
+    buffers from (a metadata or VBI node has no pixel format to size them by)."""
     graph = MediaGraph.read(media_device(profile), formats=False)
     for name in capture_nodes(graph):
         if name != capture and (node := graph.devnode(name)):
-            return node
+            with VideoNode(node, name) as video:
+                if video.querycap().caps & v4l2.V4L2_CAP_VIDEO_CAPTURE:
+                    return node
     return None
 
 

@@ -20,13 +20,28 @@ from typing import Any
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.contracts import errno_name
 from harness.pure.scenarios.evidence import CallRecord
-from harness.pure.scenarios.model import Hold, NodeKind, Stage
+from harness.pure.scenarios.model import Hold, NodeKind, Queue, Stage
 from harness.target.device.graph import MediaGraph
 from harness.target.device.pipeline import MediaGraphs, configure
 from harness.target.uapi import media, subdev
 from harness.target.uapi import videodev2 as v4l2
 
 BUFFERS = 4
+# Seconds a stage waits for one more buffer to complete before taking the
+# queue as drained: several frame periods of a driver slowed down by TCG.
+DRAIN_WAIT = 3.0
+
+# The buffer type of each queue a profile names (harness.pure.scenarios.model.Queue).
+BUF_TYPES: dict[Queue, int] = {
+    Queue.VIDEO_CAPTURE: v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE,
+    Queue.VIDEO_OUTPUT: v4l2.V4L2_BUF_TYPE_VIDEO_OUTPUT,
+    Queue.VBI_CAPTURE: v4l2.V4L2_BUF_TYPE_VBI_CAPTURE,
+    Queue.VBI_OUTPUT: v4l2.V4L2_BUF_TYPE_VBI_OUTPUT,
+    Queue.SDR_CAPTURE: v4l2.V4L2_BUF_TYPE_SDR_CAPTURE,
+    Queue.META_CAPTURE: v4l2.V4L2_BUF_TYPE_META_CAPTURE,
+    Queue.META_OUTPUT: v4l2.V4L2_BUF_TYPE_META_OUTPUT,
+    Queue.TOUCH_CAPTURE: v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE,
+}
 
 
 def attempt(fn: Callable[[], Any]) -> int | None:
@@ -114,13 +129,22 @@ class HeldNode:
         self.hold = hold
         self.profile = profile
         # A media hold names its media device by one of its entities ("" when
-        # the driver has one media device); a node hold, its own entity.
-        self.graph = graphs.media(hold.entity)
-        path = (self.graph.path if hold.kind is NodeKind.MEDIA
-                else self.graph.devnode(hold.entity))
+        # the driver has one media device); a node hold, its own entity (or,
+        # for a node with no entity, the name it has in sysfs).
+        self.graph: MediaGraph | None = None
+        if hold.kind is NodeKind.MEDIA:
+            self.graph = graphs.media(hold.entity)
+            path: str | None = self.graph.path
+        else:
+            path = graphs.devnode(hold.entity)
         if path is None:
             raise OSError(errno.ENOENT, f"{hold.entity} has no device node")
         self.path = path
+        queue = profile.queue(hold.entity)
+        # A node without a queue (a radio) never gets past open: its buffer
+        # type is never asked for.
+        self.buf_type = BUF_TYPES.get(queue, v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE)
+        self.pixel = hold.entity in profile.capture_entities or hold.entity in profile.m2m_entities
         self.fd: int | None = None
         self.maps: list[mmap.mmap] = []
         self.call: KernelCall | None = None
@@ -134,7 +158,7 @@ class HeldNode:
 
     def setup(self) -> None:
         stage = self.hold.stage
-        if self.hold.kind is NodeKind.VIDEO and stage is not Stage.OPENED:
+        if self.hold.kind is NodeKind.VIDEO and stage is not Stage.OPENED and self.pixel:
             # Formats are set before open so this fd's own S_FMT is the stage.
             # A memory-to-memory node has no pipeline: its own format is the one.
             self.format = (configure(self.profile, self.hold.entity).format
@@ -157,36 +181,53 @@ class HeldNode:
         def at(s: Stage) -> bool:
             return reached >= order.index(s)
 
+        kind = self.buf_type
+        output = v4l2.is_output(kind)
         if at(Stage.FORMAT_SET):
-            assert self.format is not None
-            v4l2.s_fmt(fd, self.format)
+            if self.format is not None:
+                v4l2.s_fmt(fd, self.format)
+            else:  # VBI, SDR, metadata, touch: the format the node has
+                v4l2.reset_fmt(fd, kind)
         if stage is Stage.BLOCKED_READ:
             assert self.format is not None
             size = self.format.sizeimage
             self.call = KernelCall("read", lambda: os.read(fd, size))
             return
         if at(Stage.BUFFERS_REQUESTED):
-            count = v4l2.reqbufs(fd, BUFFERS).count
+            count = v4l2.reqbufs(fd, BUFFERS, kind).count
+        lengths: list[int] = []
         if at(Stage.BUFFERS_MMAPPED):
             for i in range(count):
-                b = v4l2.querybuf(fd, i)
+                b = v4l2.querybuf(fd, i, kind)
+                lengths.append(b.length)
                 self.maps.append(mmap.mmap(fd, b.length, mmap.MAP_SHARED,
                                            mmap.PROT_READ | mmap.PROT_WRITE, offset=b.m))
         if at(Stage.STREAMING):
+            # An output buffer goes in full; the driver consumes it at its frame rate.
+            def queue(i: int) -> None:
+                v4l2.qbuf(fd, i, kind, bytesused=lengths[i] if output else 0)
+
             for i in range(count):
-                v4l2.qbuf(fd, i)
-            v4l2.streamon(fd)
-            # One frame proves the pipeline really streams.
-            v4l2.qbuf(fd, v4l2.dqbuf(fd).index)
+                queue(i)
+            v4l2.streamon(fd, kind)
+            # One buffer done (a frame captured, or one output) proves it streams.
+            queue(v4l2.dqbuf(fd, kind).index)
+        # An output queue is waited on for room to write, a capture one for data.
+        event = select.POLLOUT if output else select.POLLIN
         if stage.blocking:
-            # With every buffer dequeued and none queued, DQBUF, poll and
-            # select can only wait: nothing will ever complete.
+            # Dequeue what completes; then DQBUF, poll and select can only
+            # wait. Some drivers keep a buffer to the end (vivid's video
+            # output holds its last one for loopback), so what completes is
+            # waited for, not counted.
             for _ in range(count):
-                v4l2.dqbuf(fd)
+                if not _ready(fd, event, DRAIN_WAIT):
+                    break
+                v4l2.dqbuf(fd, kind)
             waits: dict[Stage, tuple[str, Callable[[], Any]]] = {
-                Stage.BLOCKED_DQBUF: ("VIDIOC_DQBUF", lambda: v4l2.dqbuf(fd)),
-                Stage.BLOCKED_POLL: ("poll", lambda: _poll_forever(fd)),
-                Stage.BLOCKED_SELECT: ("select", lambda: select.select([fd], [], [])),
+                Stage.BLOCKED_DQBUF: ("VIDIOC_DQBUF", lambda: v4l2.dqbuf(fd, kind)),
+                Stage.BLOCKED_POLL: ("poll", lambda: _poll_forever(fd, event)),
+                Stage.BLOCKED_SELECT: ("select", lambda: select.select(
+                    [] if output else [fd], [fd] if output else [], [])),
             }
             what, fn = waits[stage]
             self.call = KernelCall(what, fn)
@@ -198,6 +239,7 @@ class HeldNode:
             self.call = KernelCall("MEDIA_IOC_G_TOPOLOGY", lambda: media.g_topology(fd),
                                    loop=True)
         elif stage is Stage.IN_SETUP_LINK:
+            assert self.graph is not None
             link = _toggleable_link(self.graph)
             flags = [media.MEDIA_LNK_FL_ENABLED, 0]
             state = {"i": 0}
@@ -228,10 +270,10 @@ class HeldNode:
         probes: dict[NodeKind, dict[str, Callable[[], Any]]] = {
             NodeKind.VIDEO: {
                 "VIDIOC_QUERYCAP": lambda: v4l2.querycap(fd),
-                "VIDIOC_G_FMT": lambda: v4l2.g_fmt(fd),
-                "VIDIOC_REQBUFS": lambda: v4l2.reqbufs(fd, 0),
-                "VIDIOC_STREAMON": lambda: v4l2.streamon(fd),
-                "VIDIOC_STREAMOFF": lambda: v4l2.streamoff(fd),
+                "VIDIOC_G_FMT": lambda: v4l2.g_fmt_raw(fd, self.buf_type),
+                "VIDIOC_REQBUFS": lambda: v4l2.reqbufs(fd, 0, self.buf_type),
+                "VIDIOC_STREAMON": lambda: v4l2.streamon(fd, self.buf_type),
+                "VIDIOC_STREAMOFF": lambda: v4l2.streamoff(fd, self.buf_type),
             },
             NodeKind.MEDIA: {
                 "MEDIA_IOC_DEVICE_INFO": lambda: media.device_info(fd),
@@ -290,7 +332,7 @@ class HeldNode:
         call returns it holds the file, and with it the driver's module."""
         assert self.call is not None and self.fd is not None
         fd = self.fd
-        how = errno_name(attempt(lambda: v4l2.streamoff(fd)))
+        how = errno_name(attempt(lambda: v4l2.streamoff(fd, self.buf_type)))
         if self.call.join(timeout):
             return f"STREAMOFF {how}, call returned {self.call.result}"
         return f"STREAMOFF {how}, call still blocked"
@@ -314,9 +356,15 @@ def _current_format(path: str | None) -> v4l2.PixFormat:
     return fmt
 
 
-def _poll_forever(fd: int) -> None:
+def _ready(fd: int, event: int, timeout: float) -> bool:
     p = select.poll()
-    p.register(fd, select.POLLIN)
+    p.register(fd, event)
+    return bool(p.poll(timeout * 1000))
+
+
+def _poll_forever(fd: int, event: int = select.POLLIN) -> None:
+    p = select.poll()
+    p.register(fd, event)
     p.poll()
 
 

@@ -134,6 +134,14 @@ V4L2_FRMIVAL_TYPE_CONTINUOUS = _lib.V4L2_FRMIVAL_TYPE_CONTINUOUS
 V4L2_FRMIVAL_TYPE_STEPWISE = _lib.V4L2_FRMIVAL_TYPE_STEPWISE
 
 
+def is_output(buf_type: int) -> bool:
+    """V4L2_TYPE_IS_OUTPUT: user space fills the buffers of these queues."""
+    return buf_type in (V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE,
+                        V4L2_BUF_TYPE_VIDEO_OVERLAY, V4L2_BUF_TYPE_VIDEO_OUTPUT_OVERLAY,
+                        V4L2_BUF_TYPE_VBI_OUTPUT, V4L2_BUF_TYPE_SLICED_VBI_OUTPUT,
+                        V4L2_BUF_TYPE_SDR_OUTPUT, V4L2_BUF_TYPE_META_OUTPUT)
+
+
 def is_multiplanar(buf_type: int) -> bool:
     """V4L2_TYPE_IS_MULTIPLANAR."""
     return buf_type in (V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE)
@@ -936,6 +944,19 @@ def try_fmt(
     out = _format_struct(fmt, buf_type)
     ioc.ioctl(fd, VIDIOC_TRY_FMT, out, "VIDIOC_TRY_FMT")
     return _format_value(out)
+
+
+def reset_fmt(fd: int, buf_type: int) -> None:
+    """VIDIOC_G_FMT then VIDIOC_S_FMT of what it returned, for any buffer type (VBI,
+    SDR, metadata carry no pixel format): the node's own format, set by this fd."""
+    out = v4l2_format(type=buf_type)
+    ioc.ioctl(fd, VIDIOC_G_FMT, out, "VIDIOC_G_FMT")
+    ioc.ioctl(fd, VIDIOC_S_FMT, out, "VIDIOC_S_FMT")
+
+
+def g_fmt_raw(fd: int, buf_type: int) -> None:
+    """VIDIOC_G_FMT for any buffer type, its answer dropped: a probe of the ioctl."""
+    ioc.ioctl(fd, VIDIOC_G_FMT, v4l2_format(type=buf_type), "VIDIOC_G_FMT")
 
 
 @dataclass(frozen=True)
