@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.pure.profiles import DriverProfile, get_profile
+from harness.pure.profiles import DriverProfile, M2MNode, get_profile
 from harness.pure.profiles.vimc import VIMC
 from harness.pure.scenarios.matrix import build_matrix
 from harness.pure.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
@@ -30,7 +30,7 @@ TWO_MEDIA = DriverProfile(name="two-media", modules=("viv",), bus="platform", dr
 # vim2m: one memory-to-memory video node, nothing to capture from.
 M2M = DriverProfile(name="m2m", modules=("vim2m",), bus="platform", driver="vim2m",
                     entities=("vim2m-source", "vim2m-proc", "vim2m-sink"),
-                    m2m_entities=("vim2m-source",))
+                    m2m_nodes=(M2MNode("vim2m-source"),))
 
 
 def _names(profile: DriverProfile) -> list[str]:

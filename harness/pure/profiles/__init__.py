@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.pure.errors import HarnessError
-from harness.pure.scenarios.model import Disruption, Queue, Stage
+from harness.pure.scenarios.model import M2M_STAGES, Disruption, Drain, Queue, Stage
 
 # The profile every command, task and test uses when none is named.
 DEFAULT_DRIVER = "vimc"
@@ -124,6 +124,17 @@ class QueueNode:
 
 
 @dataclass(frozen=True)
+class M2MNode:
+    """A memory-to-memory node (vim2m, vicodec's codecs), named by an entity of
+    its device ("vim2m-source"), the stages it is held at, and the command that
+    drains it (DRAINING needs one)."""
+
+    name: str
+    stages: tuple[Stage, ...] = tuple(s for s in M2M_STAGES if s is not Stage.DRAINING)
+    drain: Drain = Drain.NONE
+
+
+@dataclass(frozen=True)
 class DriverProfile:
     name: str
     # Modules to load, in order, and the one whose removal tears the driver down.
@@ -161,8 +172,8 @@ class DriverProfile:
     # with its module.
     disruptions: tuple[Disruption, ...] = tuple(Disruption)
     # Memory-to-memory video nodes (vim2m, vicodec): one fd feeds and drains
-    # them, so they have no capture path and are held short of streaming.
-    m2m_entities: tuple[str, ...] = ()
+    # them, so they have no capture path; each goes through its own stages.
+    m2m_nodes: tuple[M2MNode, ...] = ()
     # One entity of each media device, when the driver registers more than
     # one: a media hold names its device by it. Empty: one media device.
     media_entities: tuple[str, ...] = ()
@@ -178,6 +189,13 @@ class DriverProfile:
         """Every entity whose node scenarios hold."""
         return (*self.capture_entities, *(n.name for n in self.queue_nodes),
                 *self.m2m_entities, *self.subdev_entities)
+
+    @property
+    def m2m_entities(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.m2m_nodes)
+
+    def m2m_node(self, entity: str) -> M2MNode | None:
+        return next((n for n in self.m2m_nodes if n.name == entity), None)
 
     def queue(self, entity: str) -> Queue:
         """The queue of a held video-class node (a capture path's: video capture)."""

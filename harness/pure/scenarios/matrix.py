@@ -38,11 +38,6 @@ IDLE_DISRUPTIONS = (Disruption.UNBIND_BIND, Disruption.RMMOD, Disruption.UNBIND_
 CYCLES = 5
 
 
-# A memory-to-memory node streams only while user space feeds its output
-# queue, which a held fd does not: it is held up to its mapped buffers.
-M2M_STAGES = (Stage.OPENED, Stage.FORMAT_SET, Stage.BUFFERS_REQUESTED, Stage.BUFFERS_MMAPPED)
-
-
 def after_for(holds: tuple[Hold, ...], disruption: Disruption,
               can_stream: bool = True) -> tuple[After, ...]:
     steps = [After.STALE_IOCTLS]
@@ -113,8 +108,10 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
         (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.capture_entities),
          stages(profile, NodeKind.VIDEO), Stage.STREAMING),
         *queue_groups(profile),
-        (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.m2m_entities),
-         stages(profile, NodeKind.VIDEO, M2M_STAGES), Stage.OPENED),
+        # Each memory-to-memory node is a kind of its own (an encoder, a decoder).
+        *(((Hold(NodeKind.VIDEO, Stage.OPENED, n.name),),
+           tuple(s for s in n.stages if s in profile.stages), Stage.OPENED)
+          for n in profile.m2m_nodes),
         (media, stages(profile, NodeKind.MEDIA), Stage.OPENED),
         (tuple(Hold(NodeKind.SUBDEV, Stage.OPENED, e) for e in profile.subdev_entities),
          stages(profile, NodeKind.SUBDEV), Stage.OPENED),

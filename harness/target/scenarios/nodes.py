@@ -20,7 +20,7 @@ from typing import Any
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.contracts import errno_name
 from harness.pure.scenarios.evidence import CallRecord
-from harness.pure.scenarios.model import Hold, NodeKind, Queue, Stage
+from harness.pure.scenarios.model import M2M_STAGES, Drain, Hold, NodeKind, Queue, Stage
 from harness.target.device.graph import MediaGraph
 from harness.target.device.pipeline import MediaGraphs, configure
 from harness.target.uapi import media, subdev
@@ -144,7 +144,8 @@ class HeldNode:
         # A node without a queue (a radio) never gets past open: its buffer
         # type is never asked for.
         self.buf_type = BUF_TYPES.get(queue, v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE)
-        self.pixel = hold.entity in profile.capture_entities or hold.entity in profile.m2m_entities
+        self.m2m = profile.m2m_node(hold.entity)
+        self.pixel = hold.entity in profile.capture_entities
         self.fd: int | None = None
         self.maps: list[mmap.mmap] = []
         self.call: KernelCall | None = None
@@ -168,6 +169,8 @@ class HeldNode:
         self.fd = os.open(self.path, flags)
         setup = {NodeKind.VIDEO: self._video, NodeKind.MEDIA: self._media,
                  NodeKind.SUBDEV: self._subdev}[self.hold.kind]
+        if self.m2m is not None:
+            setup = self._m2m
         setup(stage)
         if self.call is not None:
             self.call.start()
@@ -231,6 +234,67 @@ class HeldNode:
             }
             what, fn = waits[stage]
             self.call = KernelCall(what, fn)
+
+    def _m2m(self, stage: Stage) -> None:
+        """A memory-to-memory fd: both queues in the formats they have, brought
+        as far as `stage` along M2M_STAGES."""
+        fd = self.fd
+        assert fd is not None and self.m2m is not None
+        reached = M2M_STAGES.index(stage)
+
+        def at(s: Stage) -> bool:
+            return reached >= M2M_STAGES.index(s)
+
+        out, cap = v4l2.V4L2_BUF_TYPE_VIDEO_OUTPUT, v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE
+        if at(Stage.FORMAT_SET):
+            v4l2.reset_fmt(fd, out)
+            v4l2.reset_fmt(fd, cap)
+        if not at(Stage.BUFFERS_REQUESTED):
+            return
+        counts = {q: v4l2.reqbufs(fd, BUFFERS, q).count for q in (out, cap)}
+        lengths: dict[int, list[int]] = {out: [], cap: []}
+        if at(Stage.BUFFERS_MMAPPED):
+            for q in (out, cap):
+                for i in range(counts[q]):
+                    b = v4l2.querybuf(fd, i, q)
+                    lengths[q].append(b.length)
+                    self.maps.append(mmap.mmap(fd, b.length, mmap.MAP_SHARED,
+                                               mmap.PROT_READ | mmap.PROT_WRITE, offset=b.m))
+        if not at(Stage.OUTPUT_STREAMING):
+            return
+        # Output buffers go in full of whatever the mapping holds: a scaler
+        # or an encoder takes any bytes as a picture.
+        for i in range(counts[out]):
+            v4l2.qbuf(fd, i, out, bytesused=lengths[out][i])
+        v4l2.streamon(fd, out)
+        if stage is Stage.DRAINING:
+            # No CAPTURE buffer to mark as the last one: the drain cannot end.
+            stop = {Drain.ENCODER: v4l2.encoder_stop, Drain.DECODER: v4l2.decoder_stop}
+            if self.m2m.drain not in stop:
+                raise StageNotReached(f"{self.hold.entity} has no drain command")
+            stop[self.m2m.drain](fd)
+            return
+        if stage is Stage.OUTPUT_STREAMING:
+            return
+        for i in range(counts[cap]):
+            v4l2.qbuf(fd, i, cap)
+        v4l2.streamon(fd, cap)
+        # One processed frame proves jobs run.
+        if not _ready(fd, select.POLLIN, DRAIN_WAIT * 3):
+            raise StageNotReached(f"{self.hold.entity}: no CAPTURE buffer done within "
+                                  f"{DRAIN_WAIT * 3:g} s of both queues streaming")
+        done = v4l2.dqbuf(fd, cap)
+        if stage is Stage.BOTH_STREAMING:
+            v4l2.qbuf(fd, done.index, cap)
+            return
+        # Blocked: OUTPUT runs dry (nothing requeued), CAPTURE gives back what
+        # was processed, then DQBUF on CAPTURE can only wait.
+        for _ in range(counts[cap] - 1):
+            if not _ready(fd, select.POLLIN, DRAIN_WAIT):
+                break
+            v4l2.dqbuf(fd, cap)
+        self.buf_type = cap
+        self.call = KernelCall("VIDIOC_DQBUF(CAPTURE)", lambda: v4l2.dqbuf(fd, cap))
 
     def _media(self, stage: Stage) -> None:
         fd = self.fd

@@ -668,6 +668,22 @@ VIDIOC_EXPBUF = ioc.IOWR("V", 16, v4l2_exportbuffer)
 VIDIOC_DQBUF = ioc.IOWR("V", 17, v4l2_buffer)
 VIDIOC_STREAMON = ioc.IOW("V", 18, ctypes.c_int)
 VIDIOC_STREAMOFF = ioc.IOW("V", 19, ctypes.c_int)
+
+
+class v4l2_encoder_cmd(ctypes.Structure):
+    _fields_ = [("cmd", u32), ("flags", u32), ("raw", u32 * 8)]
+
+
+class v4l2_decoder_cmd(ctypes.Structure):
+    # The union of stop.pts (u64), start and raw.data[16]: 64 bytes, 8-aligned.
+    _fields_ = [("cmd", u32), ("flags", u32), ("raw", ctypes.c_uint64 * 8)]
+
+
+# v4l2-python3 has no decoder commands; the encoder's are defined beside them.
+VIDIOC_ENCODER_CMD = ioc.IOWR("V", 77, v4l2_encoder_cmd)
+VIDIOC_DECODER_CMD = ioc.IOWR("V", 96, v4l2_decoder_cmd)
+V4L2_ENC_CMD_STOP = 1
+V4L2_DEC_CMD_STOP = 1
 VIDIOC_G_INPUT = ioc.IOR("V", 38, ctypes.c_int)
 VIDIOC_S_INPUT = ioc.IOWR("V", 39, ctypes.c_int)
 VIDIOC_TRY_FMT = ioc.IOWR("V", 64, v4l2_format)
@@ -1304,3 +1320,15 @@ C_HEADERS = ["linux/videodev2.h"]
 C_STRUCTS = ioc.c_structs(globals(), ("v4l2_", "timeval"))
 
 C_CONSTANTS = ioc.c_constants(globals(), ("V4L2_", "VIDIOC_", "VIDEO_MAX_"))
+
+
+def encoder_stop(fd: int) -> None:
+    """VIDIOC_ENCODER_CMD V4L2_ENC_CMD_STOP: drain the encoder."""
+    ioc.ioctl(fd, VIDIOC_ENCODER_CMD, v4l2_encoder_cmd(cmd=V4L2_ENC_CMD_STOP),
+              "VIDIOC_ENCODER_CMD")
+
+
+def decoder_stop(fd: int) -> None:
+    """VIDIOC_DECODER_CMD V4L2_DEC_CMD_STOP: drain the decoder."""
+    ioc.ioctl(fd, VIDIOC_DECODER_CMD, v4l2_decoder_cmd(cmd=V4L2_DEC_CMD_STOP),
+              "VIDIOC_DECODER_CMD")
