@@ -95,6 +95,10 @@ class OutOfTreeModule:
     # Values of Kconfig symbols the sources read as C macros ("CONFIG_X_MAX=64"):
     # a kernel without the driver's Kconfig has none of its options defined.
     defines: tuple[str, ...] = ()
+    # Objects to build instead of what the directory's Makefile builds (its
+    # Makefile builds every driver the kernel's configuration enables there,
+    # some of which need headers a distro's build tree lacks).
+    only: tuple[str, ...] = ()
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -121,6 +125,9 @@ class QueueNode:
 
     name: str
     queue: Queue
+    # The input its device is switched to before the node goes past open, when
+    # the node works only with one (vivid's VBI capture needs an S-Video input).
+    input: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """vicodec: the virtual codec driver (drivers/media/test-drivers/vicodec), a
 stateful FWHT encoder, a stateful decoder and a stateless decoder, each its
-own memory-to-memory node in one media device. Debian's kernels lack it: it
-builds out of tree against their headers.
+own memory-to-memory node in one media device. Debian's kernels lack it, and
+6.1's lacks v4l2-mem2mem: both build out of tree against their headers.
 """
 
 from harness.pure.profiles import DriverProfile, M2MNode, OutOfTreeModule
@@ -12,7 +12,7 @@ PREPARED = M2M_STAGES[:M2M_STAGES.index(Stage.BUFFERS_MMAPPED) + 1]
 
 VICODEC = DriverProfile(
     name="vicodec",
-    modules=("vicodec",),
+    modules=("v4l2-mem2mem", "vicodec"),
     bus="platform",
     driver="vicodec",
     # v4l2-mem2mem names each node's entities "<node>-source", "-proc", "-sink".
@@ -30,6 +30,10 @@ VICODEC = DriverProfile(
         # The stateless decoder queues OUTPUT buffers only inside requests.
         M2MNode("stateless-decoder-source", stages=PREPARED),
     ),
-    out_of_tree=(OutOfTreeModule("vicodec", "drivers/media/test-drivers/vicodec",
-                                 config="CONFIG_VIDEO_VICODEC"),),
+    out_of_tree=(
+        OutOfTreeModule("v4l2-mem2mem", "drivers/media/v4l2-core",
+                        config="CONFIG_V4L2_MEM2MEM_DEV", only=("v4l2-mem2mem",)),
+        OutOfTreeModule("vicodec", "drivers/media/test-drivers/vicodec",
+                        config="CONFIG_VIDEO_VICODEC"),
+    ),
 )

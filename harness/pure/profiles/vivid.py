@@ -27,7 +27,8 @@ VIVID = DriverProfile(
     other_sizes=((640, 360),),
     queue_nodes=(
         QueueNode("vivid-000-vid-out", Queue.VIDEO_OUTPUT),
-        QueueNode("vivid-000-vbi-cap", Queue.VBI_CAPTURE),
+        # VBI capture works only while the S-Video input is the current one.
+        QueueNode("vivid-000-vbi-cap", Queue.VBI_CAPTURE, input=1),
         QueueNode("vivid-000-vbi-out", Queue.VBI_OUTPUT),
         QueueNode("vivid-000-sdr-cap", Queue.SDR_CAPTURE),
         QueueNode("vivid-000-meta-cap", Queue.META_CAPTURE),

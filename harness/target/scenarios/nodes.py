@@ -186,6 +186,9 @@ class HeldNode:
 
         kind = self.buf_type
         output = v4l2.is_output(kind)
+        node = next((n for n in self.profile.queue_nodes if n.name == self.hold.entity), None)
+        if node is not None and node.input is not None and stage is not Stage.OPENED:
+            v4l2.s_input(fd, node.input)
         if at(Stage.FORMAT_SET):
             if self.format is not None:
                 v4l2.s_fmt(fd, self.format)

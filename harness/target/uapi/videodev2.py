@@ -1322,6 +1322,11 @@ C_STRUCTS = ioc.c_structs(globals(), ("v4l2_", "timeval"))
 C_CONSTANTS = ioc.c_constants(globals(), ("V4L2_", "VIDIOC_", "VIDEO_MAX_"))
 
 
+def s_input(fd: int, index: int) -> None:
+    """VIDIOC_S_INPUT: select the device's input `index`."""
+    ioc.ioctl(fd, VIDIOC_S_INPUT, ctypes.c_int(index), "VIDIOC_S_INPUT")
+
+
 def encoder_stop(fd: int) -> None:
     """VIDIOC_ENCODER_CMD V4L2_ENC_CMD_STOP: drain the encoder."""
     ioc.ioctl(fd, VIDIOC_ENCODER_CMD, v4l2_encoder_cmd(cmd=V4L2_ENC_CMD_STOP),
