@@ -201,6 +201,13 @@ class DriverProfile:
     def m2m_entities(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.m2m_nodes)
 
+    @property
+    def streamed_entities(self) -> tuple[str, ...]:
+        """Nodes `stream` takes frames from: capture nodes, and memory-to-memory
+        nodes that turn any bytes into frames (those that reach BOTH_STREAMING)."""
+        return (*self.capture_entities,
+                *(n.name for n in self.m2m_nodes if Stage.BOTH_STREAMING in n.stages))
+
     def m2m_node(self, entity: str) -> M2MNode | None:
         return next((n for n in self.m2m_nodes if n.name == entity), None)
 
