@@ -19,6 +19,9 @@ VICODEC = DriverProfile(
     entities=tuple(f"{node}-{part}"
                    for node in ("stateful-encoder", "stateful-decoder", "stateless-decoder")
                    for part in ("source", "proc", "sink")),
+    # No link may be toggled (none at all, or the immutable ones v4l2-mem2mem
+    # makes): no SETUP_LINK stage. No queue of its offers a read() that blocks.
+    stages=tuple(s for s in Stage if s not in (Stage.BLOCKED_READ, Stage.IN_SETUP_LINK)),
     m2m_nodes=(
         # The encoder takes any bytes as a raw picture: it goes through every stage.
         M2MNode("stateful-encoder-source", stages=M2M_STAGES, drain=Drain.ENCODER),

@@ -9,11 +9,15 @@ Debian's 6.1 amd64 kernel does not build either.
 """
 
 from harness.pure.profiles import DriverProfile, M2MNode, OutOfTreeModule
+from harness.pure.scenarios.model import Stage
 
 VIM2M = DriverProfile(
     name="vim2m",
     bus="platform",
     driver="vim2m",
+    # No link may be toggled (none at all, or the immutable ones v4l2-mem2mem
+    # makes): no SETUP_LINK stage. No queue of its offers a read() that blocks.
+    stages=tuple(s for s in Stage if s not in (Stage.BLOCKED_READ, Stage.IN_SETUP_LINK)),
     entities=("vim2m-source", "vim2m-proc", "vim2m-sink"),
     # It takes any bytes as a picture, so jobs run on whatever is queued;
     # it has no encoder or decoder command, so nothing to drain.

@@ -8,7 +8,7 @@ each streams on its own. Debian's amd64 kernels ship vivid as a module.
 """
 
 from harness.pure.profiles import CapturePath, DriverProfile, OutOfTreeModule, QueueNode
-from harness.pure.scenarios.model import Queue
+from harness.pure.scenarios.model import Queue, Stage
 
 # vivid-core.c names each node "vivid-<instance>-<kind>".
 VIVID = DriverProfile(
@@ -19,6 +19,9 @@ VIVID = DriverProfile(
     entities=("vivid-000-vid-cap", "vivid-000-vid-out", "vivid-000-vbi-cap",
               "vivid-000-vbi-out", "vivid-000-sdr-cap", "vivid-000-meta-cap",
               "vivid-000-meta-out", "vivid-000-touch-cap"),
+    # No link may be toggled (none at all, or the immutable ones v4l2-mem2mem
+    # makes): no SETUP_LINK stage. No queue of its offers a read() that blocks.
+    stages=tuple(s for s in Stage if s not in (Stage.BLOCKED_READ, Stage.IN_SETUP_LINK)),
     capture_entities=("vivid-000-vid-cap",),
     # The webcam input: a capture node with no pipeline. Its smallest size
     # keeps the test pattern generator (software, under TCG) near its frame rate.
