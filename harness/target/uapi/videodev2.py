@@ -670,13 +670,39 @@ VIDIOC_STREAMON = ioc.IOW("V", 18, ctypes.c_int)
 VIDIOC_STREAMOFF = ioc.IOW("V", 19, ctypes.c_int)
 
 
+class _encoder_cmd_raw(ctypes.Structure):
+    _fields_ = [("data", u32 * 8)]
+
+
+class _encoder_cmd_union(ctypes.Union):
+    _fields_ = [("raw", _encoder_cmd_raw)]
+
+
 class v4l2_encoder_cmd(ctypes.Structure):
-    _fields_ = [("cmd", u32), ("flags", u32), ("raw", u32 * 8)]
+    _anonymous_ = ("u",)
+    _fields_ = [("cmd", u32), ("flags", u32), ("u", _encoder_cmd_union)]
+
+
+class _decoder_cmd_stop(ctypes.Structure):
+    _fields_ = [("pts", ctypes.c_uint64)]
+
+
+class _decoder_cmd_start(ctypes.Structure):
+    _fields_ = [("speed", s32), ("format", u32)]
+
+
+class _decoder_cmd_raw(ctypes.Structure):
+    _fields_ = [("data", u32 * 16)]
+
+
+class _decoder_cmd_union(ctypes.Union):
+    _fields_ = [("stop", _decoder_cmd_stop), ("start", _decoder_cmd_start),
+                ("raw", _decoder_cmd_raw)]
 
 
 class v4l2_decoder_cmd(ctypes.Structure):
-    # The union of stop.pts (u64), start and raw.data[16]: 64 bytes, 8-aligned.
-    _fields_ = [("cmd", u32), ("flags", u32), ("raw", ctypes.c_uint64 * 8)]
+    _anonymous_ = ("u",)
+    _fields_ = [("cmd", u32), ("flags", u32), ("u", _decoder_cmd_union)]
 
 
 # v4l2-python3 has no decoder commands; the encoder's are defined beside them.
