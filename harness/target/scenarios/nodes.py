@@ -290,11 +290,15 @@ class HeldNode:
         if stage is Stage.BOTH_STREAMING:
             v4l2.qbuf(fd, done.index, cap)
             return
-        # Blocked: OUTPUT runs dry (nothing requeued), CAPTURE gives back what
-        # was processed, then DQBUF on CAPTURE can only wait.
-        for _ in range(counts[cap] - 1):
-            if not _ready(fd, select.POLLIN, DRAIN_WAIT):
-                break
+        # Blocked: OUTPUT runs dry (nothing requeued; every OUTPUT buffer back
+        # means every job ran), CAPTURE gives back what was processed, then
+        # DQBUF on CAPTURE can only wait. A job may take seconds under TCG
+        # (vicodec encodes 1280x720), so the jobs are waited for, not timed.
+        for _ in range(counts[out]):
+            if not _ready(fd, select.POLLOUT, DRAIN_WAIT * 3):
+                raise StageNotReached(f"{self.hold.entity}: OUTPUT did not run dry")
+            v4l2.dqbuf(fd, out)
+        while _ready(fd, select.POLLIN, 0.5):
             v4l2.dqbuf(fd, cap)
         self.buf_type = cap
         self.call = KernelCall("VIDIOC_DQBUF(CAPTURE)", lambda: v4l2.dqbuf(fd, cap))
