@@ -428,9 +428,13 @@ def _current_format(path: str | None) -> v4l2.PixFormat:
 
 
 def _ready(fd: int, event: int, timeout: float) -> bool:
+    """True once `event` itself is reported: v4l2-mem2mem's poll answers
+    POLLERR when neither queue has anything left queued, which is no buffer
+    to dequeue."""
     p = select.poll()
     p.register(fd, event)
-    return bool(p.poll(timeout * 1000))
+    events = p.poll(timeout * 1000)
+    return bool(events and events[0][1] & event)
 
 
 def _poll_forever(fd: int, event: int = select.POLLIN) -> None:
