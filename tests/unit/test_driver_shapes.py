@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.pure.profiles import DriverProfile, get_profile
+from harness.pure.profiles import DriverProfile, M2MNode, get_profile
 from harness.pure.profiles.vimc import VIMC
 from harness.pure.scenarios.matrix import build_matrix
 from harness.pure.scenarios.model import After, Disruption, NodeKind, Scenario, Stage
@@ -30,7 +30,7 @@ TWO_MEDIA = DriverProfile(name="two-media", modules=("viv",), bus="platform", dr
 # vim2m: one memory-to-memory video node, nothing to capture from.
 M2M = DriverProfile(name="m2m", modules=("vim2m",), bus="platform", driver="vim2m",
                     entities=("vim2m-source", "vim2m-proc", "vim2m-sink"),
-                    m2m_entities=("vim2m-source",))
+                    m2m_nodes=(M2MNode("vim2m-source"),))
 
 
 def _names(profile: DriverProfile) -> list[str]:
@@ -62,15 +62,18 @@ def test_two_media_devices_are_each_held_by_one_of_their_entities() -> None:
     assert media == ["viv-000-vid-cap", "viv-001-vid-cap"]
 
 
-def test_a_memory_to_memory_node_is_held_short_of_streaming() -> None:
+def test_a_memory_to_memory_node_streams_only_as_its_own_stages() -> None:
     matrix = build_matrix(M2M)
     video = {h.stage for s in matrix for h in s.holds if h.kind is NodeKind.VIDEO}
     assert video == {Stage.OPENED, Stage.FORMAT_SET, Stage.BUFFERS_REQUESTED,
-                     Stage.BUFFERS_MMAPPED}
+                     Stage.BUFFERS_MMAPPED, Stage.OUTPUT_STREAMING, Stage.BOTH_STREAMING,
+                     Stage.BLOCKED_DQBUF_CAPTURE}
     names = _names(M2M)
     assert "video.vim2m_source-buffers_mmapped--unbind" in names
-    # nothing to stream from: no streaming group, and a rebind does not restream
-    assert not any("streaming" in n for n in names)
+    # nothing to capture from: no capture streaming stage or group, and a
+    # rebind does not restream
+    assert not any(n.endswith(("-streaming--unbind",)) or "all_nodes_open_streaming" in n
+                   for n in names)
     rebound = next(s for s in matrix if s.name == "idle--unbind_bind")
     assert After.REOPEN in rebound.after and After.RESTREAM not in rebound.after
 

@@ -15,17 +15,19 @@ from harness.pure.errors import HarnessError
 from harness.pure.profiles import DEFAULT_DRIVER, get_profile, profiles
 from harness.pure.profiles.vimc import VIMC
 from harness.pure.scenarios.matrix import build_matrix
-from harness.pure.scenarios.model import Disruption
+from harness.pure.scenarios.model import Disruption, Queue
 
-PROFILES = ("vimc", "rcar-vin", "rcar-vin-salvator-x")
+PROFILES = ("vimc", "rcar-vin", "rcar-vin-salvator-x", "vivid", "vim2m", "vicodec")
 
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_every_entity_a_profile_names_is_one_it_expects(name: str) -> None:
     profile = get_profile(name)
     expected = set(profile.entities)
+    # A node with no queue (a radio) has an interface but no entity.
+    bare = {n.name for n in profile.queue_nodes if n.queue is Queue.NONE}
     named = {*profile.held_entities, *profile.media_entities,
-             *(t.entity for t in profile.unbind_targets)}
+             *(t.entity for t in profile.unbind_targets)} - bare
     for path in profile.capture_paths:
         named |= {path.capture, *(p.entity for p in path.pads)}
         named |= {e for link in path.links for e in (link.source, link.sink)}
@@ -33,7 +35,7 @@ def test_every_entity_a_profile_names_is_one_it_expects(name: str) -> None:
     assert {p.capture for p in profile.capture_paths} == set(profile.capture_entities)
     codes = dict(profile.pixelformats)
     for path in profile.capture_paths:  # the code reaching each capture node has a format
-        assert path.pads[-1].code in codes, path.capture
+        assert path.fourcc or path.pads[-1].code in codes, path.capture
 
 
 def test_the_salvator_x_profile_is_the_boards_own_drivers() -> None:
@@ -86,11 +88,11 @@ def extra_package_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_a_new_profile_is_one_new_module(extra_package_dir: Path) -> None:
-    (extra_package_dir / "extra_vivid.py").write_text(
+    (extra_package_dir / "extra_visl.py").write_text(
         "from harness.pure.profiles import DriverProfile\n"
-        "VIVID = DriverProfile(name='vivid', modules=('vivid',), bus='platform', "
-        "driver='vivid')\n")
-    assert get_profile("vivid").modules == ("vivid",)
+        "VISL = DriverProfile(name='visl', modules=('visl',), bus='platform', "
+        "driver='visl')\n")
+    assert get_profile("visl").modules == ("visl",)
     assert get_profile("vimc") is VIMC
 
 

@@ -93,11 +93,11 @@ def run(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.driver)
     nodes = None if not args.node or "all" in args.node else args.node
-    unknown = [n for n in nodes or [] if n not in profile.capture_entities]
+    unknown = [n for n in nodes or [] if n not in profile.streamed_entities]
     if unknown:
-        raise HarnessError(f"{', '.join(map(repr, unknown))}: not a capture node of "
-                           f"{profile.name} (choose from: all, "
-                           f"{', '.join(profile.capture_entities)})")
+        raise HarnessError(f"{', '.join(map(repr, unknown))}: not a node {profile.name} "
+                           f"streams from (choose from: all, "
+                           f"{', '.join(profile.streamed_entities)})")
     sizes = _sizes(args, profile.default_size, profile.other_sizes)
     task_args = {"driver": args.driver, "nodes": nodes, "memory": _memory(args),
                  "sizes": [list(s) for s in sizes], "frames": args.frames, "wait": args.wait,

@@ -37,17 +37,32 @@ def depmod(root: Path, release: str) -> None:
         raise KernelError(f"depmod failed for {release}: {proc.stderr.strip()}")
 
 
+# Where a kernel's out-of-tree modules keep their Module.symvers, so a module
+# built later links against the symbols of one built before (vim2m against
+# v4l2-mem2mem, on a kernel that has neither).
+SYMVERS = "symvers"
+
+
 def build_module(
     kbuild: Path, tree: Path, module: OutOfTreeModule, patches: Sequence[Path], out: Path,
     make_vars: Sequence[str] = (), cross_compile: str = "",
+    extra_symbols: Sequence[Path] = (),
 ) -> list[Path]:
     """Build `module` from `tree` against `kbuild`; return its .ko files (inside `out`).
-    `cross_compile` is the prefix `make_vars` cross-compiles with, if any."""
+    `cross_compile` is the prefix `make_vars` cross-compiles with, if any;
+    `extra_symbols` are the Module.symvers of modules it may use."""
     work = out / module.name
     shutil.copytree(tree / module.subdir, work)
+    if module.only:
+        # kbuild reads Kbuild before Makefile.
+        (work / "Kbuild").write_text(f"obj-m := {' '.join(f'{o}.o' for o in module.only)}\n")
     # Patches are written against the whole tree (a/drivers/media/...).
     apply_patches(work, patches, strip=len(Path(module.subdir).parts) + 1)
     config = [f"{module.config}=m"] if module.config else []
+    if module.defines:
+        config.append("KCFLAGS=" + " ".join(f"-D{d}" for d in module.defines))
+    if extra_symbols:
+        config.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(map(str, extra_symbols)))
     with kbuild_in_place(kbuild) as where:
         make = ["make", "-C", str(where), f"M={work}", *config, *make_vars, "modules"]
         proc = subprocess.run(
@@ -78,11 +93,14 @@ def with_module(
 ) -> Kernel:
     """`base` with `module` rebuilt from `tree` (+ patches) in `updates/`."""
     sources = tree / module.subdir
+    symvers = sorted((base.modules_root / SYMVERS).glob("*.symvers"))
     key = cache.digest(
         str(base.modules_root),
         *(p.read_bytes() for p in sorted(sources.iterdir()) if p.is_file()),
         *(Path(p).read_bytes() for p in patches),
         *make_vars,
+        *module.defines,
+        *module.only,
     )
 
     def build(dest: Path) -> None:
@@ -92,8 +110,14 @@ def with_module(
         with tempfile.TemporaryDirectory(dir=dest) as tmp:
             (moddir / "updates").mkdir(exist_ok=True)
             for ko in build_module(kbuild, tree, module, patches, Path(tmp), make_vars,
-                                   cross_compile):
+                                   cross_compile, symvers):
                 shutil.copy2(ko, moddir / "updates" / ko.name)
+            (dest / SYMVERS).mkdir()
+            for earlier in symvers:
+                shutil.copy2(earlier, dest / SYMVERS / earlier.name)
+            built = Path(tmp) / module.name / "Module.symvers"
+            if built.is_file():
+                shutil.copy2(built, dest / SYMVERS / f"{module.name}.symvers")
         depmod(dest, base.release)
         os.link(base.image, dest / base.image.name)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.pure.errors import HarnessError
-from harness.pure.scenarios.model import Disruption, Stage
+from harness.pure.scenarios.model import M2M_STAGES, Disruption, Drain, Queue, Stage
 
 # The profile every command, task and test uses when none is named.
 DEFAULT_DRIVER = "vimc"
@@ -62,6 +62,9 @@ class CapturePath:
     capture: str
     links: tuple[LinkSetting, ...] = ()
     pads: tuple[PadSetting, ...] = ()
+    # A node no pipeline feeds (vivid's): the pixel format it is set to, at the
+    # size asked for. "" for a node whose format follows its pipeline.
+    fourcc: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,13 @@ class OutOfTreeModule:
     objects: tuple[str, ...] = ()  # every .ko the directory builds, when more than one
     project: bool = False
     patches: tuple[str, ...] = ()
+    # Values of Kconfig symbols the sources read as C macros ("CONFIG_X_MAX=64"):
+    # a kernel without the driver's Kconfig has none of its options defined.
+    defines: tuple[str, ...] = ()
+    # Objects to build instead of what the directory's Makefile builds (its
+    # Makefile builds every driver the kernel's configuration enables there,
+    # some of which need headers a distro's build tree lacks).
+    only: tuple[str, ...] = ()
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -104,6 +114,31 @@ class Emulation:
 
     arch: str
     device_tree: str
+
+
+@dataclass(frozen=True)
+class QueueNode:
+    """A video-class node that streams without a pipeline to set up (vivid's
+    output, VBI, SDR, metadata and touch nodes) or does not stream (a radio),
+    and the queue it has. `name` is its entity or, for a node the media graph
+    has no entity of (a radio), the name it carries in sysfs."""
+
+    name: str
+    queue: Queue
+    # The input its device is switched to before the node goes past open, when
+    # the node works only with one (vivid's VBI capture needs an S-Video input).
+    input: int | None = None
+
+
+@dataclass(frozen=True)
+class M2MNode:
+    """A memory-to-memory node (vim2m, vicodec's codecs), named by an entity of
+    its device ("vim2m-source"), the stages it is held at, and the command that
+    drains it (DRAINING needs one)."""
+
+    name: str
+    stages: tuple[Stage, ...] = tuple(s for s in M2M_STAGES if s is not Stage.DRAINING)
+    drain: Drain = Drain.NONE
 
 
 @dataclass(frozen=True)
@@ -144,16 +179,48 @@ class DriverProfile:
     # with its module.
     disruptions: tuple[Disruption, ...] = tuple(Disruption)
     # Memory-to-memory video nodes (vim2m, vicodec): one fd feeds and drains
-    # them, so they have no capture path and are held short of streaming.
-    m2m_entities: tuple[str, ...] = ()
+    # them, so they have no capture path; each goes through its own stages.
+    m2m_nodes: tuple[M2MNode, ...] = ()
     # One entity of each media device, when the driver registers more than
     # one: a media hold names its device by it. Empty: one media device.
     media_entities: tuple[str, ...] = ()
+    # Nodes held through every stage of their queue, the first of each queue
+    # through all of them, as capture nodes are (harness.pure.scenarios.matrix).
+    queue_nodes: tuple[QueueNode, ...] = ()
+    # Parameters the driver's module is loaded with ("n_devs=1"): what instance
+    # it makes, every time it is loaded (a reload after rmmod included).
+    module_options: tuple[str, ...] = ()
 
     @property
     def held_entities(self) -> tuple[str, ...]:
         """Every entity whose node scenarios hold."""
-        return (*self.capture_entities, *self.m2m_entities, *self.subdev_entities)
+        return (*self.capture_entities, *(n.name for n in self.queue_nodes),
+                *self.m2m_entities, *self.subdev_entities)
+
+    @property
+    def m2m_entities(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.m2m_nodes)
+
+    @property
+    def streamed_entities(self) -> tuple[str, ...]:
+        """Nodes `stream` takes frames from: capture nodes, and memory-to-memory
+        nodes that turn any bytes into frames (those that reach BOTH_STREAMING)."""
+        return (*self.capture_entities,
+                *(n.name for n in self.m2m_nodes if Stage.BOTH_STREAMING in n.stages))
+
+    def m2m_node(self, entity: str) -> M2MNode | None:
+        return next((n for n in self.m2m_nodes if n.name == entity), None)
+
+    def queue(self, entity: str) -> Queue:
+        """The queue of a held video-class node (a capture path's: video capture)."""
+        for node in self.queue_nodes:
+            if node.name == entity:
+                return node.queue
+        return Queue.VIDEO_CAPTURE
+
+    def modprobe_args(self, module: str) -> tuple[str, ...]:
+        """modprobe's arguments that load `module` as the profile wants it."""
+        return (module, *(self.module_options if module == self.driver_module else ()))
 
     @property
     def driver_module(self) -> str:

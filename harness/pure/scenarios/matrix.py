@@ -17,10 +17,12 @@ from harness.pure.errors import HarnessError
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.model import (
     STAGES_BY_KIND,
+    STAGES_BY_QUEUE,
     After,
     Disruption,
     Hold,
     NodeKind,
+    Queue,
     Scenario,
     Stage,
 )
@@ -34,11 +36,6 @@ GROUP_DISRUPTIONS = (Disruption.UNBIND, Disruption.UNBIND_RMMOD, Disruption.UNBI
 IDLE_DISRUPTIONS = (Disruption.UNBIND_BIND, Disruption.RMMOD, Disruption.UNBIND_RMMOD,
                     Disruption.CYCLES)
 CYCLES = 5
-
-
-# A memory-to-memory node streams only while user space feeds its output
-# queue, which a held fd does not: it is held up to its mapped buffers.
-M2M_STAGES = (Stage.OPENED, Stage.FORMAT_SET, Stage.BUFFERS_REQUESTED, Stage.BUFFERS_MMAPPED)
 
 
 def after_for(holds: tuple[Hold, ...], disruption: Disruption,
@@ -64,6 +61,19 @@ def stages(profile: DriverProfile, kind: NodeKind,
     """The stages of `kind` the profile supports (and `among` allows), in model order."""
     return tuple(s for s in STAGES_BY_KIND[kind]
                  if s in profile.stages and (among is None or s in among))
+
+
+def queue_groups(profile: DriverProfile) -> list[tuple[tuple[Hold, ...], tuple[Stage, ...],
+                                                       Stage]]:
+    """The profile's queue nodes by queue, in the order it names them: each group's
+    holds, the stages its first node goes through, and the stage of the others."""
+    by_queue: dict[Queue, list[str]] = {}
+    for node in profile.queue_nodes:
+        by_queue.setdefault(node.queue, []).append(node.name)
+    return [(tuple(Hold(NodeKind.VIDEO, Stage.OPENED, n) for n in names),
+             tuple(s for s in STAGES_BY_QUEUE[queue] if s in profile.stages),
+             Stage.STREAMING if queue.streams else Stage.OPENED)
+            for queue, names in by_queue.items()]
 
 
 def supported(profile: DriverProfile, wanted: tuple[Disruption, ...],
@@ -97,8 +107,11 @@ def build_matrix(profile: DriverProfile) -> list[Scenario]:
     nodes: list[tuple[tuple[Hold, ...], tuple[Stage, ...], Stage]] = [
         (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.capture_entities),
          stages(profile, NodeKind.VIDEO), Stage.STREAMING),
-        (tuple(Hold(NodeKind.VIDEO, Stage.OPENED, e) for e in profile.m2m_entities),
-         stages(profile, NodeKind.VIDEO, M2M_STAGES), Stage.OPENED),
+        *queue_groups(profile),
+        # Each memory-to-memory node is a kind of its own (an encoder, a decoder).
+        *(((Hold(NodeKind.VIDEO, Stage.OPENED, n.name),),
+           tuple(s for s in n.stages if s in profile.stages), Stage.OPENED)
+          for n in profile.m2m_nodes),
         (media, stages(profile, NodeKind.MEDIA), Stage.OPENED),
         (tuple(Hold(NodeKind.SUBDEV, Stage.OPENED, e) for e in profile.subdev_entities),
          stages(profile, NodeKind.SUBDEV), Stage.OPENED),

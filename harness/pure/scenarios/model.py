@@ -31,11 +31,20 @@ class Stage(StrEnum):
     IN_SETUP_LINK = "in_setup_link"
     IN_G_FMT = "in_g_fmt"
     IN_S_FMT = "in_s_fmt"
+    # A memory-to-memory fd has two queues: user space feeds OUTPUT, the
+    # driver fills CAPTURE. Only OUTPUT streaming (no job can run), both
+    # streaming (jobs run), blocked in DQBUF on CAPTURE once OUTPUT ran dry,
+    # and mid-drain: a STOP command (V4L2_ENC_CMD_STOP, V4L2_DEC_CMD_STOP)
+    # that cannot finish, OUTPUT buffers queued and no CAPTURE buffer to end on.
+    OUTPUT_STREAMING = "output_streaming"
+    BOTH_STREAMING = "both_streaming"
+    BLOCKED_DQBUF_CAPTURE = "blocked_dqbuf_capture"
+    DRAINING = "draining"
 
     @property
     def blocking(self) -> bool:
         return self in (Stage.BLOCKED_DQBUF, Stage.BLOCKED_POLL, Stage.BLOCKED_SELECT,
-                        Stage.BLOCKED_READ)
+                        Stage.BLOCKED_READ, Stage.BLOCKED_DQBUF_CAPTURE)
 
     @property
     def looping(self) -> bool:
@@ -44,12 +53,29 @@ class Stage(StrEnum):
     @property
     def maps_buffers(self) -> bool:
         return self in (Stage.BUFFERS_MMAPPED, Stage.STREAMING, Stage.BLOCKED_DQBUF,
-                        Stage.BLOCKED_POLL, Stage.BLOCKED_SELECT)
+                        Stage.BLOCKED_POLL, Stage.BLOCKED_SELECT, *M2M_STREAMING)
 
     @property
     def streams(self) -> bool:
         return self in (Stage.STREAMING, Stage.BLOCKED_DQBUF, Stage.BLOCKED_POLL,
-                        Stage.BLOCKED_SELECT, Stage.BLOCKED_READ)
+                        Stage.BLOCKED_SELECT, Stage.BLOCKED_READ, *M2M_STREAMING)
+
+
+M2M_STREAMING = (Stage.OUTPUT_STREAMING, Stage.BOTH_STREAMING, Stage.BLOCKED_DQBUF_CAPTURE,
+                 Stage.DRAINING)
+# Every stage a memory-to-memory node can be brought to, in order; a node's
+# profile says which of them it reaches (a decoder fed no valid stream never
+# runs a job, a stateless one takes buffers only through requests).
+M2M_STAGES = (Stage.OPENED, Stage.FORMAT_SET, Stage.BUFFERS_REQUESTED, Stage.BUFFERS_MMAPPED,
+              *M2M_STREAMING)
+
+
+class Drain(StrEnum):
+    """The command that drains a memory-to-memory node: an encoder's or a decoder's."""
+
+    NONE = "none"
+    ENCODER = "encoder"  # VIDIOC_ENCODER_CMD V4L2_ENC_CMD_STOP
+    DECODER = "decoder"  # VIDIOC_DECODER_CMD V4L2_DEC_CMD_STOP
 
 
 STAGES_BY_KIND: dict[NodeKind, tuple[Stage, ...]] = {
@@ -60,6 +86,36 @@ STAGES_BY_KIND: dict[NodeKind, tuple[Stage, ...]] = {
     ),
     NodeKind.MEDIA: (Stage.OPENED, Stage.IN_G_TOPOLOGY, Stage.IN_SETUP_LINK),
     NodeKind.SUBDEV: (Stage.OPENED, Stage.IN_G_FMT, Stage.IN_S_FMT),
+}
+
+
+class Queue(StrEnum):
+    """The buffer queue a video-class node (/dev/video, vbi, swradio, v4l-touch,
+    radio) streams through, as its buffer type names it; NONE for a node with
+    no queue (a radio tuner). Which queue a node has is profile data; the
+    buffer type each one means is the target's (harness.target.scenarios.nodes)."""
+
+    VIDEO_CAPTURE = "video_capture"
+    VIDEO_OUTPUT = "video_output"
+    VBI_CAPTURE = "vbi_capture"
+    VBI_OUTPUT = "vbi_output"
+    SDR_CAPTURE = "sdr_capture"
+    META_CAPTURE = "meta_capture"
+    META_OUTPUT = "meta_output"
+    # A touch sensor's node: frames of pressure values on a video capture queue.
+    TOUCH_CAPTURE = "touch_capture"
+    NONE = "none"
+
+    @property
+    def streams(self) -> bool:
+        return self is not Queue.NONE
+
+
+# Stages a node of each queue can be brought to: a node that streams goes
+# through every video stage its driver supports; a radio tuner only opens.
+STAGES_BY_QUEUE: dict[Queue, tuple[Stage, ...]] = {
+    **{q: STAGES_BY_KIND[NodeKind.VIDEO] for q in Queue if q.streams},
+    Queue.NONE: (Stage.OPENED,),
 }
 
 

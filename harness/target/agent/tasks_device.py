@@ -69,7 +69,7 @@ def stream(
     emitted as a `stream-result` event as soon as it ends. With setup=False the
     pipelines are streamed as they are, without configuring them first."""
     from harness.target.device.pipeline import MediaGraphs
-    from harness.target.device.stream import StreamResult, stream_capture
+    from harness.target.device.stream import StreamResult, stream_capture, stream_m2m
     from harness.target.device.video import VideoNode
 
     profile = _loaded(driver)
@@ -77,7 +77,13 @@ def stream(
     wanted_sizes = ([_size(s) or profile.default_size for s in sizes] if sizes
                     else [profile.default_size])
     results = []
-    for capture in nodes or list(profile.capture_entities):
+    for capture in nodes or list(profile.streamed_entities):
+        if capture in profile.m2m_entities:  # its own formats: one run, MMAP
+            result = stream_m2m(graphs.devnode(capture) or "", frames, node=capture)
+            data = {**result.to_dict(), "size": []}
+            channel.emit("stream-result", **data)
+            results.append(data)
+            continue
         # What the queue offers decides; a node that cannot be asked is streamed
         # anyway, so that the error comes from the attempt and names what failed.
         offered: list[str] = []

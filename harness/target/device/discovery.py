@@ -378,7 +378,7 @@ def load_module(profile: DriverProfile, timeout: float = DEFAULT_TIMEOUT) -> Obs
 
     def call() -> None:
         for m in profile.modules:
-            _run(["modprobe", m], timeout)
+            _run(["modprobe", *profile.modprobe_args(m)], timeout)
 
     return observe("modprobe", " ".join(profile.modules), call, expect,
                    (profile.bus, *WATCHED_SUBSYSTEMS), timeout, _present(profile, None))

@@ -27,7 +27,7 @@ def modprobe(*args: str, timeout: float = MODPROBE_TIMEOUT) -> None:
 def load_driver(profile: DriverProfile, timeout: float = 30.0) -> None:
     """Load the profile's modules and wait until its media device(s) appear."""
     for module in profile.modules:
-        modprobe(module)
+        modprobe(*profile.modprobe_args(module))
     deadline = time.monotonic() + timeout
     while not profile.media_devices():
         if time.monotonic() > deadline:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.pure.errors import HarnessError
@@ -230,6 +231,8 @@ def plan(
     fmt: dict[int, PadFormat] = {}  # pad id -> format planned for it
     pad_steps: list[PadFormat] = []
     video_steps: list[VideoFormat] = []
+    if path.fourcc:  # nothing upstream: the node's own format is the whole plan
+        video_steps.append(VideoFormat(capture, path.fourcc, *size))
     for eid in order:
         name = names[eid]
         incoming = [k for k in links if pads[k.sink_id].entity_id == eid]
@@ -385,17 +388,24 @@ class MediaGraphs:
     Entity names are taken to be unique across a driver's media devices."""
 
     graphs: tuple[MediaGraph, ...]
+    # Nodes of the driver's devices that no graph has an entity for (a radio
+    # tuner registers only an interface): the name they carry in sysfs -> /dev path.
+    bare: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def read(cls, profile: DriverProfile, formats: bool = True) -> MediaGraphs:
-        return cls(tuple(MediaGraph.read(p, formats=formats) for p in profile.media_devices()))
+        graphs = tuple(MediaGraph.read(p, formats=formats) for p in profile.media_devices())
+        named = {e.name for g in graphs for e in g.topology.entities}
+        return cls(graphs, tuple((name, node) for name, node in _v4l_nodes(profile)
+                                 if name not in named))
 
     @property
     def paths(self) -> list[str]:
         return [g.path for g in self.graphs]
 
     def entity_names(self) -> set[str]:
-        return {e.name for g in self.graphs for e in g.topology.entities}
+        """Every name a node can be held by: the graphs' entities and the bare nodes."""
+        return {e.name for g in self.graphs for e in g.topology.entities} | dict(self.bare).keys()
 
     def media(self, entity: str = "") -> MediaGraph:
         """The graph that holds `entity`; with no entity, the only graph."""
@@ -415,7 +425,7 @@ class MediaGraphs:
         for graph in self.graphs:
             if entity in graph.entity_names():
                 return graph.devnode(entity)
-        return None
+        return dict(self.bare).get(entity)
 
     def node_set(self) -> dict[str, str]:
         """Entity name -> device node, plus each media node ("(media)", or
@@ -426,7 +436,22 @@ class MediaGraphs:
             for e in graph.topology.entities:
                 if (node := graph.devnode(e.name)) is not None:
                     nodes[e.name] = node
-        return nodes
+        return {**nodes, **dict(self.bare)}
+
+
+def _v4l_nodes(profile: DriverProfile) -> list[tuple[str, str]]:
+    """(sysfs name, /dev path) of every video4linux node whose device is bound to
+    the profile's driver."""
+    found = []
+    for node in sorted(Path("/sys/class/video4linux").glob("*")):
+        try:
+            driver = (node / "device" / "driver").resolve().name
+            name = (node / "name").read_text().strip()
+        except OSError:
+            continue
+        if driver == profile.driver:
+            found.append((name, f"/dev/{node.name}"))
+    return found
 
 
 def video_formats(graph: MediaGraph, entities: list[str]) -> dict[str, v4l2.PixFormat]:

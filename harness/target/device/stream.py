@@ -429,12 +429,105 @@ def _read_frames(
         checker.add(None, None, len(data), 0, data)
 
 
+def stream_m2m(devnode: str, frames: int, node: str = "", buffers: int = 4,
+               frame_timeout: float = 10.0) -> StreamResult:
+    """Feed a memory-to-memory node `frames` OUTPUT pictures and check the
+    CAPTURE frames it makes, both queues in the formats the node has. The
+    pictures are a byte ramp, so a converter's output is not blank; a
+    compressed CAPTURE format is checked for payload, not for its size."""
+    out, cap = v4l2.V4L2_BUF_TYPE_VIDEO_OUTPUT, v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE
+    result = StreamResult(node or devnode, devnode, "mmap", "poll", requested=frames)
+    try:
+        with VideoNode(devnode, node) as video:
+            fd = video.fd
+            out_fmt, cap_fmt = v4l2.g_fmt(fd, out), v4l2.g_fmt(fd, cap)
+            assert isinstance(out_fmt, v4l2.PixFormat) and isinstance(cap_fmt, v4l2.PixFormat)
+            result.format = f"{describe_pix(out_fmt)} -> {describe_pix(cap_fmt)}"
+            compressed = any(f.pixelformat == cap_fmt.pixelformat
+                             and f.flags & v4l2.V4L2_FMT_FLAG_COMPRESSED
+                             for f in v4l2.enum_fmt(fd, cap))
+            checker = FrameChecker(sizeimage=0 if compressed else cap_fmt.sizeimage)
+            start = time.monotonic()
+            try:
+                _m2m_frames(fd, frames, buffers, checker, frame_timeout, result)
+            finally:
+                result.take(checker, time.monotonic() - start)
+    except OSError as e:
+        result.stop_errno = errno.errorcode.get(e.errno or 0, str(e.errno))
+        result.fail(f"{devnode}: {e.strerror or e}")
+    return result
+
+
+def _m2m_frames(fd: int, frames: int, count: int, checker: FrameChecker,
+                frame_timeout: float, result: StreamResult) -> None:
+    out, cap = v4l2.V4L2_BUF_TYPE_VIDEO_OUTPUT, v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE
+    maps: list[mmap.mmap] = []
+    views: dict[int, list[mmap.mmap]] = {out: [], cap: []}
+    lengths: list[int] = []
+    streaming: list[int] = []
+    try:
+        for q in (out, cap):
+            for i in range(v4l2.reqbufs(fd, count, q).count):
+                b = v4l2.querybuf(fd, i, q)
+                m = mmap.mmap(fd, b.length, mmap.MAP_SHARED,
+                              mmap.PROT_READ | mmap.PROT_WRITE, offset=b.m)
+                maps.append(m)
+                views[q].append(m)
+                if q == out:
+                    lengths.append(b.length)
+                    m[:] = bytes(range(256)) * (b.length // 256) + bytes(b.length % 256)
+        result.buffers = len(views[cap])
+        for i in range(len(views[out])):
+            v4l2.qbuf(fd, i, out, bytesused=lengths[i])
+        for i in range(len(views[cap])):
+            v4l2.qbuf(fd, i, cap)
+        for q in (out, cap):
+            v4l2.streamon(fd, q)
+            streaming.append(q)
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN | select.POLLOUT | select.POLLERR)
+        while checker.frames < frames:
+            events = waiter.poll(frame_timeout * 1000)
+            bits = events[0][1] if events else 0
+            if not bits:
+                result.fail(f"no frame within {frame_timeout:g} s after {checker.frames} frames")
+                return
+            if bits & select.POLLERR:
+                result.fail(f"poll reported an error after {checker.frames} frames")
+                return
+            if bits & select.POLLOUT:  # a picture consumed: feed it again
+                done = v4l2.dqbuf(fd, out)
+                v4l2.qbuf(fd, done.index, out, bytesused=lengths[done.index])
+            if bits & select.POLLIN:
+                buf = v4l2.dqbuf(fd, cap)
+                # No timestamp: an m2m driver copies OUTPUT's, which are not set here.
+                checker.add(buf.sequence, None, buf.bytesused, buf.flags,
+                            views[cap][buf.index])
+                v4l2.qbuf(fd, buf.index, cap)
+    finally:
+        for q in streaming:
+            try:
+                v4l2.streamoff(fd, q)
+            except OSError as e:
+                result.fail(f"VIDIOC_STREAMOFF: {e.strerror}")
+        for m in maps:
+            m.close()
+        for q in (out, cap):
+            try:
+                v4l2.reqbufs(fd, 0, q)
+            except OSError as e:
+                result.fail(f"VIDIOC_REQBUFS(0): {e.strerror}")
+
+
 def exporter_for(profile: DriverProfile, capture: str) -> str | None:
-    """Another capture node of the same media device, to export DMABUF buffers from."""
+    """Another video capture node of the same media device, to export DMABUF
+    buffers from (a metadata or VBI node has no pixel format to size them by)."""
     graph = MediaGraph.read(media_device(profile), formats=False)
     for name in capture_nodes(graph):
         if name != capture and (node := graph.devnode(name)):
-            return node
+            with VideoNode(node, name) as video:
+                if video.querycap().caps & v4l2.V4L2_CAP_VIDEO_CAPTURE:
+                    return node
     return None
 
 

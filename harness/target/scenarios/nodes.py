@@ -20,13 +20,28 @@ from typing import Any
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.contracts import errno_name
 from harness.pure.scenarios.evidence import CallRecord
-from harness.pure.scenarios.model import Hold, NodeKind, Stage
+from harness.pure.scenarios.model import M2M_STAGES, Drain, Hold, NodeKind, Queue, Stage
 from harness.target.device.graph import MediaGraph
 from harness.target.device.pipeline import MediaGraphs, configure
 from harness.target.uapi import media, subdev
 from harness.target.uapi import videodev2 as v4l2
 
 BUFFERS = 4
+# Seconds a stage waits for one more buffer to complete before taking the
+# queue as drained: several frame periods of a driver slowed down by TCG.
+DRAIN_WAIT = 3.0
+
+# The buffer type of each queue a profile names (harness.pure.scenarios.model.Queue).
+BUF_TYPES: dict[Queue, int] = {
+    Queue.VIDEO_CAPTURE: v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE,
+    Queue.VIDEO_OUTPUT: v4l2.V4L2_BUF_TYPE_VIDEO_OUTPUT,
+    Queue.VBI_CAPTURE: v4l2.V4L2_BUF_TYPE_VBI_CAPTURE,
+    Queue.VBI_OUTPUT: v4l2.V4L2_BUF_TYPE_VBI_OUTPUT,
+    Queue.SDR_CAPTURE: v4l2.V4L2_BUF_TYPE_SDR_CAPTURE,
+    Queue.META_CAPTURE: v4l2.V4L2_BUF_TYPE_META_CAPTURE,
+    Queue.META_OUTPUT: v4l2.V4L2_BUF_TYPE_META_OUTPUT,
+    Queue.TOUCH_CAPTURE: v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE,
+}
 
 
 def attempt(fn: Callable[[], Any]) -> int | None:
@@ -115,13 +130,23 @@ class HeldNode:
         self.hold = hold
         self.profile = profile
         # A media hold names its media device by one of its entities ("" when
-        # the driver has one media device); a node hold, its own entity.
-        self.graph = graphs.media(hold.entity)
-        path = (self.graph.path if hold.kind is NodeKind.MEDIA
-                else self.graph.devnode(hold.entity))
+        # the driver has one media device); a node hold, its own entity (or,
+        # for a node with no entity, the name it has in sysfs).
+        self.graph: MediaGraph | None = None
+        if hold.kind is NodeKind.MEDIA:
+            self.graph = graphs.media(hold.entity)
+            path: str | None = self.graph.path
+        else:
+            path = graphs.devnode(hold.entity)
         if path is None:
             raise OSError(errno.ENOENT, f"{hold.entity} has no device node")
         self.path = path
+        queue = profile.queue(hold.entity)
+        # A node without a queue (a radio) never gets past open: its buffer
+        # type is never asked for.
+        self.buf_type = BUF_TYPES.get(queue, v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE)
+        self.m2m = profile.m2m_node(hold.entity)
+        self.pixel = hold.entity in profile.capture_entities
         self.fd: int | None = None
         self.maps: list[mmap.mmap] = []
         self.call: KernelCall | None = None
@@ -135,7 +160,7 @@ class HeldNode:
 
     def setup(self) -> None:
         stage = self.hold.stage
-        if self.hold.kind is NodeKind.VIDEO and stage is not Stage.OPENED:
+        if self.hold.kind is NodeKind.VIDEO and stage is not Stage.OPENED and self.pixel:
             # Formats are set before open so this fd's own S_FMT is the stage.
             # A memory-to-memory node has no pipeline: its own format is the one.
             self.format = (configure(self.profile, self.hold.entity).format
@@ -145,6 +170,8 @@ class HeldNode:
         self.fd = os.open(self.path, flags)
         setup = {NodeKind.VIDEO: self._video, NodeKind.MEDIA: self._media,
                  NodeKind.SUBDEV: self._subdev}[self.hold.kind]
+        if self.m2m is not None:
+            setup = self._m2m
         setup(stage)
         if self.call is not None:
             self.call.start()
@@ -158,39 +185,124 @@ class HeldNode:
         def at(s: Stage) -> bool:
             return reached >= order.index(s)
 
+        kind = self.buf_type
+        output = v4l2.is_output(kind)
+        node = next((n for n in self.profile.queue_nodes if n.name == self.hold.entity), None)
+        if node is not None and node.input is not None and stage is not Stage.OPENED:
+            v4l2.s_input(fd, node.input)
         if at(Stage.FORMAT_SET):
-            assert self.format is not None
-            v4l2.s_fmt(fd, self.format)
+            if self.format is not None:
+                v4l2.s_fmt(fd, self.format)
+            else:  # VBI, SDR, metadata, touch: the format the node has
+                v4l2.reset_fmt(fd, kind)
         if stage is Stage.BLOCKED_READ:
             assert self.format is not None
             size = self.format.sizeimage
             self.call = KernelCall("read", lambda: os.read(fd, size))
             return
         if at(Stage.BUFFERS_REQUESTED):
-            count = v4l2.reqbufs(fd, BUFFERS).count
+            count = v4l2.reqbufs(fd, BUFFERS, kind).count
+        lengths: list[int] = []
         if at(Stage.BUFFERS_MMAPPED):
             for i in range(count):
-                b = v4l2.querybuf(fd, i)
+                b = v4l2.querybuf(fd, i, kind)
+                lengths.append(b.length)
                 self.maps.append(mmap.mmap(fd, b.length, mmap.MAP_SHARED,
                                            mmap.PROT_READ | mmap.PROT_WRITE, offset=b.m))
         if at(Stage.STREAMING):
+            # An output buffer goes in full; the driver consumes it at its frame rate.
+            def queue(i: int) -> None:
+                v4l2.qbuf(fd, i, kind, bytesused=lengths[i] if output else 0)
+
             for i in range(count):
-                v4l2.qbuf(fd, i)
-            v4l2.streamon(fd)
-            # One frame proves the pipeline really streams.
-            v4l2.qbuf(fd, v4l2.dqbuf(fd).index)
+                queue(i)
+            v4l2.streamon(fd, kind)
+            # One buffer done (a frame captured, or one output) proves it streams.
+            queue(v4l2.dqbuf(fd, kind).index)
+        # An output queue is waited on for room to write, a capture one for data.
+        event = select.POLLOUT if output else select.POLLIN
         if stage.blocking:
-            # With every buffer dequeued and none queued, DQBUF, poll and
-            # select can only wait: nothing will ever complete.
+            # Dequeue what completes; then DQBUF, poll and select can only
+            # wait. Some drivers keep a buffer to the end (vivid's video
+            # output holds its last one for loopback), so what completes is
+            # waited for, not counted.
             for _ in range(count):
-                v4l2.dqbuf(fd)
+                if not _ready(fd, event, DRAIN_WAIT):
+                    break
+                v4l2.dqbuf(fd, kind)
             waits: dict[Stage, tuple[str, Callable[[], Any]]] = {
-                Stage.BLOCKED_DQBUF: ("VIDIOC_DQBUF", lambda: v4l2.dqbuf(fd)),
-                Stage.BLOCKED_POLL: ("poll", lambda: _poll_forever(fd)),
-                Stage.BLOCKED_SELECT: ("select", lambda: select.select([fd], [], [])),
+                Stage.BLOCKED_DQBUF: ("VIDIOC_DQBUF", lambda: v4l2.dqbuf(fd, kind)),
+                Stage.BLOCKED_POLL: ("poll", lambda: _poll_forever(fd, event)),
+                Stage.BLOCKED_SELECT: ("select", lambda: select.select(
+                    [] if output else [fd], [fd] if output else [], [])),
             }
             what, fn = waits[stage]
             self.call = KernelCall(what, fn)
+
+    def _m2m(self, stage: Stage) -> None:
+        """A memory-to-memory fd: both queues in the formats they have, brought
+        as far as `stage` along M2M_STAGES."""
+        fd = self.fd
+        assert fd is not None and self.m2m is not None
+        reached = M2M_STAGES.index(stage)
+
+        def at(s: Stage) -> bool:
+            return reached >= M2M_STAGES.index(s)
+
+        out, cap = v4l2.V4L2_BUF_TYPE_VIDEO_OUTPUT, v4l2.V4L2_BUF_TYPE_VIDEO_CAPTURE
+        if at(Stage.FORMAT_SET):
+            v4l2.reset_fmt(fd, out)
+            v4l2.reset_fmt(fd, cap)
+        if not at(Stage.BUFFERS_REQUESTED):
+            return
+        counts = {q: v4l2.reqbufs(fd, BUFFERS, q).count for q in (out, cap)}
+        lengths: dict[int, list[int]] = {out: [], cap: []}
+        if at(Stage.BUFFERS_MMAPPED):
+            for q in (out, cap):
+                for i in range(counts[q]):
+                    b = v4l2.querybuf(fd, i, q)
+                    lengths[q].append(b.length)
+                    self.maps.append(mmap.mmap(fd, b.length, mmap.MAP_SHARED,
+                                               mmap.PROT_READ | mmap.PROT_WRITE, offset=b.m))
+        if not at(Stage.OUTPUT_STREAMING):
+            return
+        # Output buffers go in full of whatever the mapping holds: a scaler
+        # or an encoder takes any bytes as a picture.
+        for i in range(counts[out]):
+            v4l2.qbuf(fd, i, out, bytesused=lengths[out][i])
+        v4l2.streamon(fd, out)
+        if stage is Stage.DRAINING:
+            # No CAPTURE buffer to mark as the last one: the drain cannot end.
+            stop = {Drain.ENCODER: v4l2.encoder_stop, Drain.DECODER: v4l2.decoder_stop}
+            if self.m2m.drain not in stop:
+                raise StageNotReached(f"{self.hold.entity} has no drain command")
+            stop[self.m2m.drain](fd)
+            return
+        if stage is Stage.OUTPUT_STREAMING:
+            return
+        for i in range(counts[cap]):
+            v4l2.qbuf(fd, i, cap)
+        v4l2.streamon(fd, cap)
+        # One processed frame proves jobs run.
+        if not _ready(fd, select.POLLIN, DRAIN_WAIT * 3):
+            raise StageNotReached(f"{self.hold.entity}: no CAPTURE buffer done within "
+                                  f"{DRAIN_WAIT * 3:g} s of both queues streaming")
+        done = v4l2.dqbuf(fd, cap)
+        if stage is Stage.BOTH_STREAMING:
+            v4l2.qbuf(fd, done.index, cap)
+            return
+        # Blocked: OUTPUT runs dry (nothing requeued; every OUTPUT buffer back
+        # means every job ran), CAPTURE gives back what was processed, then
+        # DQBUF on CAPTURE can only wait. A job may take seconds under TCG
+        # (vicodec encodes 1280x720), so the jobs are waited for, not timed.
+        for _ in range(counts[out]):
+            if not _ready(fd, select.POLLOUT, DRAIN_WAIT * 3):
+                raise StageNotReached(f"{self.hold.entity}: OUTPUT did not run dry")
+            v4l2.dqbuf(fd, out)
+        while _ready(fd, select.POLLIN, 0.5):
+            v4l2.dqbuf(fd, cap)
+        self.buf_type = cap
+        self.call = KernelCall("VIDIOC_DQBUF(CAPTURE)", lambda: v4l2.dqbuf(fd, cap))
 
     def _media(self, stage: Stage) -> None:
         fd = self.fd
@@ -199,6 +311,7 @@ class HeldNode:
             self.call = KernelCall("MEDIA_IOC_G_TOPOLOGY", lambda: media.g_topology(fd),
                                    loop=True)
         elif stage is Stage.IN_SETUP_LINK:
+            assert self.graph is not None
             link = _toggleable_link(self.graph)
             flags = [media.MEDIA_LNK_FL_ENABLED, 0]
             state = {"i": 0}
@@ -229,10 +342,10 @@ class HeldNode:
         probes: dict[NodeKind, dict[str, Callable[[], Any]]] = {
             NodeKind.VIDEO: {
                 "VIDIOC_QUERYCAP": lambda: v4l2.querycap(fd),
-                "VIDIOC_G_FMT": lambda: v4l2.g_fmt(fd),
-                "VIDIOC_REQBUFS": lambda: v4l2.reqbufs(fd, 0),
-                "VIDIOC_STREAMON": lambda: v4l2.streamon(fd),
-                "VIDIOC_STREAMOFF": lambda: v4l2.streamoff(fd),
+                "VIDIOC_G_FMT": lambda: v4l2.g_fmt_raw(fd, self.buf_type),
+                "VIDIOC_REQBUFS": lambda: v4l2.reqbufs(fd, 0, self.buf_type),
+                "VIDIOC_STREAMON": lambda: v4l2.streamon(fd, self.buf_type),
+                "VIDIOC_STREAMOFF": lambda: v4l2.streamoff(fd, self.buf_type),
             },
             NodeKind.MEDIA: {
                 "MEDIA_IOC_DEVICE_INFO": lambda: media.device_info(fd),
@@ -291,7 +404,7 @@ class HeldNode:
         call returns it holds the file, and with it the driver's module."""
         assert self.call is not None and self.fd is not None
         fd = self.fd
-        how = errno_name(attempt(lambda: v4l2.streamoff(fd)))
+        how = errno_name(attempt(lambda: v4l2.streamoff(fd, self.buf_type)))
         if self.call.join(timeout):
             return f"STREAMOFF {how}, call returned {self.call.result}"
         return f"STREAMOFF {how}, call still blocked"
@@ -315,9 +428,19 @@ def _current_format(path: str | None) -> v4l2.PixFormat:
     return fmt
 
 
-def _poll_forever(fd: int) -> None:
+def _ready(fd: int, event: int, timeout: float) -> bool:
+    """True once `event` itself is reported: v4l2-mem2mem's poll answers
+    POLLERR when neither queue has anything left queued, which is no buffer
+    to dequeue."""
     p = select.poll()
-    p.register(fd, select.POLLIN)
+    p.register(fd, event)
+    events = p.poll(timeout * 1000)
+    return bool(events and events[0][1] & event)
+
+
+def _poll_forever(fd: int, event: int = select.POLLIN) -> None:
+    p = select.poll()
+    p.register(fd, event)
     p.poll()
 
 

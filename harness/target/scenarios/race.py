@@ -232,7 +232,7 @@ def _timed_modprobe(profile: DriverProfile) -> disrupt.Step:
     start = time.monotonic()
     try:
         for module in profile.modules:
-            modprobe(module)
+            modprobe(*profile.modprobe_args(module))
         result = "ok"
     except Exception as e:
         result = str(e)[:80]

@@ -134,6 +134,14 @@ V4L2_FRMIVAL_TYPE_CONTINUOUS = _lib.V4L2_FRMIVAL_TYPE_CONTINUOUS
 V4L2_FRMIVAL_TYPE_STEPWISE = _lib.V4L2_FRMIVAL_TYPE_STEPWISE
 
 
+def is_output(buf_type: int) -> bool:
+    """V4L2_TYPE_IS_OUTPUT: user space fills the buffers of these queues."""
+    return buf_type in (V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE,
+                        V4L2_BUF_TYPE_VIDEO_OVERLAY, V4L2_BUF_TYPE_VIDEO_OUTPUT_OVERLAY,
+                        V4L2_BUF_TYPE_VBI_OUTPUT, V4L2_BUF_TYPE_SLICED_VBI_OUTPUT,
+                        V4L2_BUF_TYPE_SDR_OUTPUT, V4L2_BUF_TYPE_META_OUTPUT)
+
+
 def is_multiplanar(buf_type: int) -> bool:
     """V4L2_TYPE_IS_MULTIPLANAR."""
     return buf_type in (V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE)
@@ -660,6 +668,48 @@ VIDIOC_EXPBUF = ioc.IOWR("V", 16, v4l2_exportbuffer)
 VIDIOC_DQBUF = ioc.IOWR("V", 17, v4l2_buffer)
 VIDIOC_STREAMON = ioc.IOW("V", 18, ctypes.c_int)
 VIDIOC_STREAMOFF = ioc.IOW("V", 19, ctypes.c_int)
+
+
+class _encoder_cmd_raw(ctypes.Structure):
+    _fields_ = [("data", u32 * 8)]
+
+
+class _encoder_cmd_union(ctypes.Union):
+    _fields_ = [("raw", _encoder_cmd_raw)]
+
+
+class v4l2_encoder_cmd(ctypes.Structure):
+    _anonymous_ = ("u",)
+    _fields_ = [("cmd", u32), ("flags", u32), ("u", _encoder_cmd_union)]
+
+
+class _decoder_cmd_stop(ctypes.Structure):
+    _fields_ = [("pts", ctypes.c_uint64)]
+
+
+class _decoder_cmd_start(ctypes.Structure):
+    _fields_ = [("speed", s32), ("format", u32)]
+
+
+class _decoder_cmd_raw(ctypes.Structure):
+    _fields_ = [("data", u32 * 16)]
+
+
+class _decoder_cmd_union(ctypes.Union):
+    _fields_ = [("stop", _decoder_cmd_stop), ("start", _decoder_cmd_start),
+                ("raw", _decoder_cmd_raw)]
+
+
+class v4l2_decoder_cmd(ctypes.Structure):
+    _anonymous_ = ("u",)
+    _fields_ = [("cmd", u32), ("flags", u32), ("u", _decoder_cmd_union)]
+
+
+# v4l2-python3 has no decoder commands; the encoder's are defined beside them.
+VIDIOC_ENCODER_CMD = ioc.IOWR("V", 77, v4l2_encoder_cmd)
+VIDIOC_DECODER_CMD = ioc.IOWR("V", 96, v4l2_decoder_cmd)
+V4L2_ENC_CMD_STOP = 1
+V4L2_DEC_CMD_STOP = 1
 VIDIOC_G_INPUT = ioc.IOR("V", 38, ctypes.c_int)
 VIDIOC_S_INPUT = ioc.IOWR("V", 39, ctypes.c_int)
 VIDIOC_TRY_FMT = ioc.IOWR("V", 64, v4l2_format)
@@ -936,6 +986,19 @@ def try_fmt(
     out = _format_struct(fmt, buf_type)
     ioc.ioctl(fd, VIDIOC_TRY_FMT, out, "VIDIOC_TRY_FMT")
     return _format_value(out)
+
+
+def reset_fmt(fd: int, buf_type: int) -> None:
+    """VIDIOC_G_FMT then VIDIOC_S_FMT of what it returned, for any buffer type (VBI,
+    SDR, metadata carry no pixel format): the node's own format, set by this fd."""
+    out = v4l2_format(type=buf_type)
+    ioc.ioctl(fd, VIDIOC_G_FMT, out, "VIDIOC_G_FMT")
+    ioc.ioctl(fd, VIDIOC_S_FMT, out, "VIDIOC_S_FMT")
+
+
+def g_fmt_raw(fd: int, buf_type: int) -> None:
+    """VIDIOC_G_FMT for any buffer type, its answer dropped: a probe of the ioctl."""
+    ioc.ioctl(fd, VIDIOC_G_FMT, v4l2_format(type=buf_type), "VIDIOC_G_FMT")
 
 
 @dataclass(frozen=True)
@@ -1283,3 +1346,20 @@ C_HEADERS = ["linux/videodev2.h"]
 C_STRUCTS = ioc.c_structs(globals(), ("v4l2_", "timeval"))
 
 C_CONSTANTS = ioc.c_constants(globals(), ("V4L2_", "VIDIOC_", "VIDEO_MAX_"))
+
+
+def s_input(fd: int, index: int) -> None:
+    """VIDIOC_S_INPUT: select the device's input `index`."""
+    ioc.ioctl(fd, VIDIOC_S_INPUT, ctypes.c_int(index), "VIDIOC_S_INPUT")
+
+
+def encoder_stop(fd: int) -> None:
+    """VIDIOC_ENCODER_CMD V4L2_ENC_CMD_STOP: drain the encoder."""
+    ioc.ioctl(fd, VIDIOC_ENCODER_CMD, v4l2_encoder_cmd(cmd=V4L2_ENC_CMD_STOP),
+              "VIDIOC_ENCODER_CMD")
+
+
+def decoder_stop(fd: int) -> None:
+    """VIDIOC_DECODER_CMD V4L2_DEC_CMD_STOP: drain the decoder."""
+    ioc.ioctl(fd, VIDIOC_DECODER_CMD, v4l2_decoder_cmd(cmd=V4L2_DEC_CMD_STOP),
+              "VIDIOC_DECODER_CMD")
