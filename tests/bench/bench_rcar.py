@@ -6,7 +6,7 @@ Targets on a 2-core TCG machine: the whole matrix in <= 12 minutes, and
 run: the wall time, the boots (those that ended after a report, with their
 median and longest), and every signature found, with the scenarios that
 found it, so two runs (before and after a change) can be compared line by
-line: `make bench ARGS=rcar` (or `python -m tests.bench rcar`).
+line. Alone: `.venv/bin/python -m tests.bench rcar [SCENARIO...]`.
 """
 
 from __future__ import annotations
