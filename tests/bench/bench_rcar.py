@@ -53,17 +53,19 @@ def main() -> None:
     target, kernel = provision(FLAVOUR, profile)
     matrix = [s for s in build_matrix(profile) if not names or s.name in names]
     timed = TimedTarget(target)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.monotonic()
-        result = run_scenarios(timed, profile.name, matrix, Path(tmp) / "rcar")
-        wall = time.monotonic() - start
+    # Kept: the consoles are what to read when two runs' signatures differ.
+    out = Path(tempfile.mkdtemp(prefix="v4l2-unplug-bench-rcar-"))
+    start = time.monotonic()
+    result = run_scenarios(timed, profile.name, matrix, out)
+    wall = time.monotonic() - start
     verdicts = {v: sum(o.verdict == v for o in result.outcomes)
                 for v in ("pass", "fail", "hang", "error")}
     crashed = [w for w, run in timed.walls if parse_log(run.console())]
     spread = (f"median {statistics.median(crashed):.1f} s, longest {max(crashed):.1f} s"
               if crashed else "none")
     print(f"rcar-vin on {FLAVOUR} ({kernel.release}): {len(matrix)} scenarios in {wall:.0f} s, "
-          f"{len(timed.walls)} boots {verdicts}  target <= {MATRIX_TARGET:.0f} s", flush=True)
+          f"{len(timed.walls)} boots {verdicts}  target <= {MATRIX_TARGET:.0f} s; consoles in "
+          f"{out}", flush=True)
     print(f"boots that ended after a kernel report: {len(crashed)}, {spread}  "
           f"target <= {CRASH_BOOT_TARGET:.0f} s each", flush=True)
     found: dict[str, list[str]] = defaultdict(list)
