@@ -507,3 +507,18 @@ def test_silence_after_the_agent_answered_a_report_is_left_to_the_idle_deadline(
     run = target.run([{"task": "uname"}], tmp_path,
                      Deadlines(boot=10, idle=20, total=30, after_report=0.5))
     assert run.outcome is Outcome.DONE, run.message
+
+
+def test_an_agent_silent_after_a_report_gets_one_key_press_before_the_deadline(
+        fake_qemu, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.host.targets import qemu
+
+    sent: list[str] = []
+    monkeypatch.setattr(qemu, "NUDGE_AFTER", 0.3)
+    monkeypatch.setattr(qemu, "monitor_command", lambda sock, command: sent.append(command))
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', OOPS, END, "sleep 1.0",
+                          '{"event": "scenario-result"}\n', '{"event": "done"}\n')
+    run = target.run([{"task": "uname"}], tmp_path,
+                     Deadlines(boot=10, idle=20, total=30, after_report=5))
+    assert run.outcome is Outcome.DONE, run.message
+    assert sent == ["sendkey shift"]

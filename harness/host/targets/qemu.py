@@ -92,6 +92,11 @@ SETTLE_QUIET = 2.0
 # ... or this long, when the console ends inside a report the kernel has
 # not finished printing.
 SETTLE_OPEN_REPORT = 5.0
+# After a report, an agent silent this long after the kernel went quiet gets
+# a key press (an interrupt): seen on arm64 after an oops that left a CPU's
+# context tracking wrong (a WARNING in ct_kernel_exit), the agent slept on
+# past its timeouts until something interrupted that CPU.
+NUDGE_AFTER = 8.0
 
 
 def find_qemu(arch: str = "x86_64") -> str:
@@ -225,6 +230,7 @@ class _QemuJob:
         self._offset = 0
         self._partial = b""
         self.console = _ConsoleTail(run_dir / "console.log")
+        self._nudged_at: float | None = None  # the kernel's last output when nudged
 
     def prepare(self, book: EventBook) -> str | None:
         monitor_path(self.run_dir).unlink(missing_ok=True)
@@ -273,8 +279,15 @@ class _QemuJob:
 
     def _follow_console(self) -> None:
         grew, report = self.console.read()
-        if grew and self.book is not None:
-            self.book.kernel_printed(report)
+        book = self.book
+        if book is None:
+            return
+        if grew:
+            book.kernel_printed(report)
+        if (book.reported and self._nudged_at != book.kernel_last
+                and time.monotonic() - max(book.last, book.kernel_last) > NUDGE_AFTER):
+            self._nudged_at = book.kernel_last
+            monitor_command(monitor_path(self.run_dir), "sendkey shift")
 
     def ended(self) -> str | None:
         return None  # a panic ends QEMU (panic=-1, -no-reboot), and so the stream
