@@ -516,7 +516,7 @@ def test_an_agent_silent_after_a_report_gets_one_key_press_before_the_deadline(
     sent: list[str] = []
     monkeypatch.setattr(qemu, "NUDGE_AFTER", 0.3)
     monkeypatch.setattr(qemu, "monitor_command", lambda sock, command: sent.append(command))
-    target, _ = fake_qemu(0, '{"event": "ready"}\n', OOPS, END, "sleep 1.0",
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', "sleep 0.2", OOPS, END, "sleep 1.0",
                           '{"event": "scenario-result"}\n', '{"event": "done"}\n')
     run = target.run([{"task": "uname"}], tmp_path,
                      Deadlines(boot=10, idle=20, total=30, after_report=5))
