@@ -265,25 +265,33 @@ def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
     # stuck behind the task that oopsed: it goes on only while the kernel
     # still prints, so a crashing driver costs seconds per scenario, not minutes.
     watch = _kernel_watch()
+    wake: list[int] = [watch.wake_fd] if watch is not None else []
     reported = closed = False
     with os.fdopen(rfd) as r:
         while time.monotonic() < end:
-            if select.select([r], [], [], 0.25)[0]:
+            # After a report this process polls instead of sleeping: an oops
+            # can leave the CPU it sleeps on without timer interrupts (seen on
+            # arm64, with a WARNING in ct_kernel_exit), and a sleep there
+            # lasts until something else interrupts that CPU.
+            ready = select.select([rfd, *wake], [], [], 0.0 if reported else 0.25)[0]
+            if rfd in ready:
                 chunks.append(r.read())
                 closed = True  # the child wrote its record, or died
                 break
             if watch is None or not watch.fired.is_set():
                 continue
+            watch.drain()
             if not reported:
                 reported = True
                 end = min(end, time.monotonic() + AFTER_REPORT_GRACE)
             if watch.quiet_for() >= AFTER_REPORT_QUIET:
                 break
+            os.sched_yield()
     if watch is not None:
         watch.stop()
     text = "".join(chunks)
     # A process that never closed its pipe is stuck: no point waiting for it to exit.
-    status = _reap(pid, REAP_TIMEOUT if closed else 0.0)
+    status = _reap(pid, REAP_TIMEOUT if closed else 0.0, poll=reported)
     if not text:
         return ScenarioRecord(scenario.name, Status.HANG if status is None else Status.CRASHED,
                               error=f"scenario process {status or 'stuck in the kernel'}")
@@ -304,17 +312,19 @@ def _kernel_watch() -> KmsgWatch | None:
     return watch
 
 
-def _reap(pid: int, patience: float) -> str | None:
-    """Wait `patience` seconds for the child to exit, then kill it."""
+def _reap(pid: int, patience: float, poll: bool = False) -> str | None:
+    """Wait `patience` seconds for the child to exit, then kill it; `poll`:
+    without sleeping (after a report, see run_isolated)."""
     try:
-        return _wait_or_kill(pid, patience)
+        return _wait_or_kill(pid, patience, poll)
     except ChildProcessError:
         # Seen when the scenario's own task oopsed: the kernel tore the
         # child down under us. Gone all the same, and the kernel is unfit.
         return "lost after a kernel oops (waitpid: no such child)"
 
 
-def _wait_or_kill(pid: int, patience: float) -> str | None:
+def _wait_or_kill(pid: int, patience: float, poll: bool) -> str | None:
+    pause = os.sched_yield if poll else (lambda: time.sleep(0.05))
     end = time.monotonic() + patience
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -324,13 +334,13 @@ def _wait_or_kill(pid: int, patience: float) -> str | None:
             return f"exit {os.WEXITSTATUS(status)}"
         if time.monotonic() >= end:
             break
-        time.sleep(0.05)
+        pause()
     os.kill(pid, 9)
     end = time.monotonic() + REAP_TIMEOUT
     while time.monotonic() < end:
         if os.waitpid(pid, os.WNOHANG)[0]:
             return "killed after the deadline"
-        time.sleep(0.05)
+        pause()
     return None
 
 

@@ -29,6 +29,24 @@ class KmsgWatch(threading.Thread):
         self.last_record = time.monotonic()
         self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
         os.lseek(self.fd, 0, os.SEEK_END)
+        # Readable after each record from the report on: a caller can wait on
+        # it together with its own files (`wake_fd`). This thread is woken by
+        # the kernel's printing, not by a timer.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+
+    @property
+    def wake_fd(self) -> int:
+        return self._wake_r
+
+    def drain(self) -> None:
+        """Empty `wake_fd`."""
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
     def run(self) -> None:
         try:
@@ -55,14 +73,22 @@ class KmsgWatch(threading.Thread):
                     continue
                 self.last_record = time.monotonic()
                 if self.fired.is_set():
+                    self._wake()
                     continue
                 if self.pattern.search(message):
                     fields = head.split(",")
                     self.first = {"kernel_time": int(fields[2]) / 1e6,
                                   "message": message.strip()}
                     self.fired.set()
+                    self._wake()
                     if not self.keep_following:
                         break
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"!")
+        except BlockingIOError:
+            pass  # full: the caller has wake-ups enough to read
 
     def quiet_for(self) -> float:
         """Seconds since the kernel last printed a record (the harness's own
