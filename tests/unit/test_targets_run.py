@@ -258,7 +258,7 @@ def fake_qemu(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(qemu, "find_qemu", lambda arch: "/usr/bin/qemu-system-x86_64")
     monkeypatch.setattr(qemu, "choose_accel", lambda binary, image: "tcg")
-    monkeypatch.setattr(qemu.initramfs, "build", lambda kernel: Path("/nonexistent/initrd"))
+    monkeypatch.setattr(qemu.QemuTarget, "initramfs", lambda self: Path("/nonexistent/initrd"))
     evidence: list[Path] = []
     monkeypatch.setattr(qemu.QemuTarget, "_collect_hang_evidence",
                         lambda self, run_dir: evidence.append(run_dir))
@@ -327,11 +327,11 @@ def test_the_boot_deadline_counts_from_qemus_start(fake_qemu, tmp_path: Path,
     from harness.host.targets import qemu
 
     # A slow initramfs build (the first one builds it) is not the guest's boot.
-    def slow_build(kernel: object) -> Path:
+    def slow_build(target: object) -> Path:
         time.sleep(1.0)
         return Path("/i")
 
-    monkeypatch.setattr(qemu.initramfs, "build", slow_build)
+    monkeypatch.setattr(qemu.QemuTarget, "initramfs", slow_build)
     target, _ = fake_qemu(0, "sleep 0.2", '{"event": "ready"}\n', '{"event": "done"}\n')
     run = target.run([{"task": "uname"}], tmp_path, Deadlines(boot=0.8, idle=10, total=30))
     assert run.outcome is Outcome.DONE, run.message

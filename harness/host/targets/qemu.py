@@ -27,7 +27,7 @@ from typing import Any
 
 from harness.host.kernels.kconfig import kernel_config
 from harness.host.kernels.kernel import Kernel
-from harness.host.targets import bytecode, initramfs, userland
+from harness.host.targets import bytecode, initramfs, pack, userland
 from harness.host.targets.accel import choose_accel
 from harness.host.targets.process import die_with_parent, kill_group
 from harness.host.targets.run import (
@@ -146,8 +146,17 @@ class QemuTarget:
             "-nodefaults", "-display", "none", "-no-reboot",
         ]
 
+    @property
+    def python(self) -> str:
+        """The guest's interpreter, as the guest names it."""
+        return sys.executable if self.userland is None else userland.PYTHON
+
+    def initramfs(self) -> Path:
+        """The initramfs, with the agent's interpreter and byte code packed in."""
+        return initramfs.build(self.kernel, pack.files(self.python, self.userland))
+
     def command(self, run_dir: Path, job_path: Path, initrd: Path) -> list[str]:
-        python = sys.executable if self.userland is None else userland.PYTHON
+        python = self.python
         cmdline = [
             *base_cmdline(self.arch),
             *self.kernel.cmdline,
@@ -237,8 +246,7 @@ class _QemuJob:
         job_path = self.run_dir / "job.json"
         job_path.write_text(json.dumps({"tasks": self.tasks}, indent=1))
         bytecode.compile_checkout(CHECKOUT / "harness")
-        self.argv = self.target.command(self.run_dir, job_path,
-                                        initramfs.build(self.target.kernel))
+        self.argv = self.target.command(self.run_dir, job_path, self.target.initramfs())
         (self.run_dir / "qemu.cmdline").write_text(shlex.join(self.argv) + "\n")
         return None
 
