@@ -152,7 +152,15 @@ class QemuTarget:
         return sys.executable if self.userland is None else userland.PYTHON
 
     def initramfs(self) -> Path:
-        """The initramfs, with the agent's interpreter and byte code packed in."""
+        """The initramfs; with the agent's interpreter and byte code packed in
+        for a guest with a userland of its own and a kernel without KASAN.
+        Measured on a busy 2-core host: debian-arm64 reached the agent in 25 s
+        instead of 40 (the guest's own CPython and standard library, read over
+        9p, cost the most); a KASAN kernel spent 22 s unpacking a 38 MiB
+        initramfs; on x86 the difference was lost in the noise."""
+        config = kernel_config(self.kernel) or {}
+        if self.userland is None or config.get("CONFIG_KASAN") == "y":
+            return initramfs.build(self.kernel)
         return initramfs.build(self.kernel, pack.files(self.python, self.userland))
 
     def command(self, run_dir: Path, job_path: Path, initrd: Path) -> list[str]:
