@@ -10,6 +10,8 @@ the same paths now resolve in memory. Sources stay on 9p (a `.pyc` is checked
 against its source's size and modification time, a single stat), as does
 anything not packed.
 
+Which guests get it is QemuTarget.initramfs()'s choice (measured: an arm64
+guest gains most; a KASAN kernel loses more unpacking it than it saves).
 What is packed is exactly the files the guest would have read: a file here
 shadows the same file below it, and the initramfs's key names every packed
 file's size and modification time, so a changed file is packed again.
