@@ -38,6 +38,12 @@ ENDED_WITH_FINDINGS = {**ENDED, Status.LOST: Verdict.FAIL, Status.INTERRUPTED: V
 IN_FLIGHT = {RunOutcome.HANG: Status.HANG, RunOutcome.LOST: Status.LOST,
              RunOutcome.INTERRUPTED: Status.INTERRUPTED}
 
+# Once the kernel has reported and gone quiet, the agent stops the scenario
+# within seconds (AFTER_REPORT_QUIET, then REAP_TIMEOUT in the executor) and
+# says so; silent this long, it is stuck with the kernel, and the boot a hang.
+# Roomy: on a busy host an oopsed arm64 guest has taken 16 s to answer.
+AGENT_AFTER_REPORT = 30.0
+
 # A scenario (or a boot that started none) cut short from outside the target
 # runs again on a fresh boot this many times before its error stands.
 LOST_RETRIES = 1
@@ -132,7 +138,7 @@ def _boots(target: Target, driver: str, scenarios: list[Scenario], report_dir: P
     while pending:
         boot = len(boots) + 1
         deadlines = Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60,
-                              total=300 + 90 * len(pending))
+                              total=300 + 90 * len(pending), after_report=AGENT_AFTER_REPORT)
         def live(event: dict[str, Any], run: GuestRun) -> None:
             # A first verdict as each scenario ends, from the console so far;
             # reports printed later are attributed again when the boot ends.

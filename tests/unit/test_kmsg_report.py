@@ -482,3 +482,21 @@ def test_preemptible_and_stack_segment_rows() -> None:
         " vimc_capture_start_streaming+0x1/0x2\n </TASK>\n---[ end trace 0 ]---\n"
     )
     assert f.title == "stack segment fault in media_entity_pipeline_start"
+
+
+def test_report_boundaries_as_a_console_is_captured() -> None:
+    from harness.pure.kmsg.report import ends_inside_report, opens_report
+
+    lines = [
+        "[   12.600000] rcar-vin 7ff00000.video: Removing video0\n",
+        "[   12.704928] Internal error: Oops: 0000000096000004 [#1] SMP\n",
+        "[   12.705000] pc : v4l2_ioctl+0x30/0x80 [videodev]\n",
+        "[   12.705100] Call trace:\n",
+        "[   12.705200]  v4l2_ioctl+0x30/0x80 [videodev]\n",
+        "[   12.711384] ---[ end trace 0000000000000000 ]---\n",
+        "[   12.738261] v4l2-unplug: stopping after x: scenario crashed\n",
+    ]
+    assert [opens_report(line) for line in lines] == [False, True, False, False, False, False,
+                                                     False]
+    inside = [ends_inside_report("".join(lines[:n])) for n in range(len(lines) + 1)]
+    assert inside == [False, False, True, True, True, True, False, False]

@@ -235,12 +235,15 @@ def test_outcomes_are_the_strings_results_json_has_always_had(tmp_path: Path) ->
 FAKE_QEMU = """
 import os, signal, sys, time
 events = open(sys.argv[1], "ab", buffering=0)
+console = open(os.path.join(os.path.dirname(sys.argv[1]), "console.log"), "ab", buffering=0)
 print("qemu-system-x86_64: a last word", flush=True)
 for part in sys.argv[3:]:
     if part.startswith("sleep "):
         time.sleep(float(part.split()[1]))
     elif part == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif part.startswith("console "):
+        console.write(part[len("console "):].encode())
     else:
         events.write(part.encode())
 sys.exit(int(sys.argv[2]))
@@ -255,7 +258,7 @@ def fake_qemu(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(qemu, "find_qemu", lambda arch: "/usr/bin/qemu-system-x86_64")
     monkeypatch.setattr(qemu, "choose_accel", lambda binary, image: "tcg")
-    monkeypatch.setattr(qemu.initramfs, "build", lambda kernel: Path("/nonexistent/initrd"))
+    monkeypatch.setattr(qemu.QemuTarget, "initramfs", lambda self: Path("/nonexistent/initrd"))
     evidence: list[Path] = []
     monkeypatch.setattr(qemu.QemuTarget, "_collect_hang_evidence",
                         lambda self, run_dir: evidence.append(run_dir))
@@ -324,11 +327,11 @@ def test_the_boot_deadline_counts_from_qemus_start(fake_qemu, tmp_path: Path,
     from harness.host.targets import qemu
 
     # A slow initramfs build (the first one builds it) is not the guest's boot.
-    def slow_build(kernel: object) -> Path:
+    def slow_build(target: object) -> Path:
         time.sleep(1.0)
         return Path("/i")
 
-    monkeypatch.setattr(qemu.initramfs, "build", slow_build)
+    monkeypatch.setattr(qemu.QemuTarget, "initramfs", slow_build)
     target, _ = fake_qemu(0, "sleep 0.2", '{"event": "ready"}\n', '{"event": "done"}\n')
     run = target.run([{"task": "uname"}], tmp_path, Deadlines(boot=0.8, idle=10, total=30))
     assert run.outcome is Outcome.DONE, run.message
@@ -442,3 +445,80 @@ def test_a_signal_stops_qemu_and_hands_back_the_run(fake_qemu, tmp_path: Path,
     alive = subprocess.run(["pgrep", "-f", str(tmp_path / "events.jsonl")],
                            capture_output=True, text=True)
     assert alive.stdout == ""
+
+
+# --- a kernel that reported: the console followed as QEMU writes it
+
+OOPS = ("console [   12.704928] Internal error: Oops: 0000000096000004 [#1] SMP\n"
+        "[   12.705000] pc : v4l2_ioctl+0x30/0x80 [videodev]\n"
+        "[   12.705100] Call trace:\n"
+        "[   12.705200]  v4l2_ioctl+0x30/0x80 [videodev]\n"
+        "[   12.705300]  __arm64_sys_ioctl+0xa8/0xf0\n")
+END = "console [   12.711384] ---[ end trace 0000000000000000 ]---\n"
+
+
+@pytest.fixture
+def quick_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.host.targets import qemu
+
+    monkeypatch.setattr(qemu, "SETTLE_QUIET", 0.4)
+    monkeypatch.setattr(qemu, "SETTLE_OPEN_REPORT", 1.5)
+
+
+def test_after_done_a_guest_that_does_not_power_off_is_ended_once_its_console_settles(
+        fake_qemu, quick_settle, tmp_path: Path) -> None:
+    """A report that follows `done` within the quiet period is kept; then QEMU is ended."""
+    target, evidence = fake_qemu(0, '{"event": "ready"}\n', OOPS, END, '{"event": "done"}\n',
+                                 "sleep 0.3", OOPS, "sleep 0.2", END, "sleep 30")
+    started = time.monotonic()
+    run = target.run([{"task": "uname"}], tmp_path, Deadlines(boot=10, idle=10, total=30))
+    took = time.monotonic() - started
+    assert (run.outcome, run.message) == (Outcome.DONE, "")
+    assert 0.9 <= took < 5
+    assert run.console().count("Internal error") == 2
+    assert evidence == []
+
+
+def test_after_done_a_report_left_half_printed_is_waited_for_longer(
+        fake_qemu, quick_settle, tmp_path: Path) -> None:
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', '{"event": "done"}\n', OOPS, "sleep 30")
+    started = time.monotonic()
+    run = target.run([{"task": "uname"}], tmp_path, Deadlines(boot=10, idle=10, total=30))
+    assert run.outcome is Outcome.DONE
+    assert 1.5 <= time.monotonic() - started < 6
+
+
+def test_an_agent_silent_after_the_kernel_reported_is_a_hang(fake_qemu,
+                                                             tmp_path: Path) -> None:
+    target, evidence = fake_qemu(0, '{"event": "ready"}\n', "sleep 0.2", OOPS, END, "sleep 30")
+    started = time.monotonic()
+    run = target.run([{"task": "uname"}], tmp_path,
+                     Deadlines(boot=10, idle=20, total=30, after_report=0.5))
+    assert time.monotonic() - started < 5
+    assert (run.outcome, run.message) == (
+        Outcome.HANG, "the agent sent nothing for 0 s after the kernel's report")
+    assert evidence == [tmp_path]
+
+
+def test_silence_after_the_agent_answered_a_report_is_left_to_the_idle_deadline(
+        fake_qemu, tmp_path: Path) -> None:
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', OOPS, END, "sleep 0.2",
+                          '{"event": "scenario-result"}\n', "sleep 1.5", '{"event": "done"}\n')
+    run = target.run([{"task": "uname"}], tmp_path,
+                     Deadlines(boot=10, idle=20, total=30, after_report=0.5))
+    assert run.outcome is Outcome.DONE, run.message
+
+
+def test_an_agent_silent_after_a_report_gets_one_key_press_before_the_deadline(
+        fake_qemu, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.host.targets import qemu
+
+    sent: list[str] = []
+    monkeypatch.setattr(qemu, "NUDGE_AFTER", 0.3)
+    monkeypatch.setattr(qemu, "monitor_command", lambda sock, command: sent.append(command))
+    target, _ = fake_qemu(0, '{"event": "ready"}\n', "sleep 0.2", OOPS, END, "sleep 1.0",
+                          '{"event": "scenario-result"}\n', '{"event": "done"}\n')
+    run = target.run([{"task": "uname"}], tmp_path,
+                     Deadlines(boot=10, idle=20, total=30, after_report=5))
+    assert run.outcome is Outcome.DONE, run.message
+    assert sent == ["sendkey shift"]

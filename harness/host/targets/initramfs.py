@@ -9,15 +9,16 @@ what to pack and in which order.
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.host import cache
 from harness.host.kernels import apt
 from harness.host.kernels.kernel import Kernel
+from harness.host.targets import pack
 from harness.pure.arch import ARCHES, get_arch
 from harness.pure.errors import KernelError
 
@@ -71,8 +72,11 @@ def busybox(debian_arch: str | None = None) -> Path:
     return path
 
 
-def build(kernel: Kernel) -> Path:
-    """A gzip'd newc cpio for `kernel`, cached by its content."""
+def build(kernel: Kernel, packed: Sequence[pack.Entry] = ()) -> Path:
+    """A newc cpio for `kernel`, cached by its content. `packed`: files (host
+    path, guest path) the init stacks above the host root
+    (harness.host.targets.pack). Not compressed: under emulation, unpacking
+    gzip costs more than QEMU's loading the bytes."""
     arch = get_arch(kernel.arch)
     bb = busybox(arch.debian)
     modules = module_load_order(kernel.module_dir, arch.boot_modules)
@@ -80,8 +84,9 @@ def build(kernel: Kernel) -> Path:
         bb.read_bytes(),
         INIT_SCRIPT.read_bytes(),
         *(m + cache.digest((kernel.module_dir / m).read_bytes()) for m in modules),
+        pack.stamp(list(packed)),
     )
-    out = cache.cache_root() / "initramfs" / f"{key}.cpio.gz"
+    out = cache.cache_root() / "initramfs" / f"{key}.cpio"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +100,10 @@ def build(kernel: Kernel) -> Path:
         for m in modules:
             shutil.copy2(kernel.module_dir / m, root / "modules" / Path(m).name)
         (root / "modules/order").write_text("".join(Path(m).name + "\n" for m in modules))
+        for host, guest in packed:
+            dest = root / "pack" / guest.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(host, dest)
         names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
         proc = subprocess.run(
             ["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"],
@@ -105,6 +114,6 @@ def build(kernel: Kernel) -> Path:
         if proc.returncode != 0:
             raise KernelError(f"cpio failed: {proc.stderr.decode().strip()}")
         tmp_out = out.with_suffix(".tmp")
-        tmp_out.write_bytes(gzip.compress(proc.stdout, compresslevel=1))
+        tmp_out.write_bytes(proc.stdout)
         tmp_out.rename(out)
     return out

@@ -45,11 +45,15 @@ class Outcome(enum.StrEnum):
 @dataclass(frozen=True)
 class Deadlines:
     """Seconds. boot: start to the agent's `ready`; idle: longest silence
-    between two events; total: the whole run."""
+    between two events; total: the whole run; after_report: longest silence
+    of the agent once the kernel has printed a report and gone quiet (None:
+    only `idle` applies), for jobs whose agent answers a report within
+    seconds, and on targets that follow the kernel's log as it comes."""
 
     boot: float = 90.0
     idle: float = 300.0
     total: float = 1800.0
+    after_report: float | None = None
 
 
 DEADLINES = Deadlines()
@@ -140,11 +144,20 @@ class EventBook:
         self.on_event = on_event
         self.start = time.monotonic() if start is None else start
         self.last = self.start
+        # The kernel's log as the target follows it: when it last grew, and
+        # whether a report began in it since the agent's last event.
+        self.kernel_last = self.start
+        self.reported = False
         self._log = (result.run_dir / "events.jsonl").open("a") if log else None
 
     def restart(self) -> None:
         """Count the deadlines and the boot time from now (the job starts only now)."""
-        self.start = self.last = time.monotonic()
+        self.start = self.last = self.kernel_last = time.monotonic()
+
+    def kernel_printed(self, report: bool) -> None:
+        """The kernel's log grew; `report`: a report began in what it printed."""
+        self.kernel_last = time.monotonic()
+        self.reported = self.reported or report
 
     def take(self, item: str | dict[str, Any]) -> None:
         """An event line, or an event a Job parsed itself."""
@@ -167,6 +180,7 @@ class EventBook:
 
     def add(self, event: dict[str, Any]) -> None:
         self.last = time.monotonic()
+        self.reported = False
         if self._log is not None:
             self._log.write(json.dumps(event, default=str) + "\n")
             self._log.flush()
@@ -190,6 +204,12 @@ class EventBook:
             raise DeadlinePassed(f"{not_started} within {d.boot:.0f} s")
         if self.result.boot_seconds is not None and now - self.last > d.idle:
             raise DeadlinePassed(f"the agent sent nothing for {d.idle:.0f} s")
+        if (d.after_report is not None and self.reported and self.result.boot_seconds is not None
+                and now - max(self.last, self.kernel_last) > d.after_report):
+            # The agent answers a report within seconds (it stops the
+            # scenario once the kernel is quiet): silent, it is stuck too.
+            raise DeadlinePassed(f"the agent sent nothing for {d.after_report:.0f} s after "
+                                 f"the kernel's report")
         if now - self.start > d.total:
             raise DeadlinePassed(f"the run exceeded its total deadline of {d.total:.0f} s")
 

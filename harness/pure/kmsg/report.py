@@ -55,7 +55,7 @@ from harness.pure.kmsg.frames import (
     parse_pc,
     parse_sections,
 )
-from harness.pure.kmsg.lines import Line, LineTable
+from harness.pure.kmsg.lines import Line, LineTable, parse_line
 
 _END_TRACE_RE = re.compile(r"^\s*---\[ end trace(?: [0-9a-f]+)? \]---")
 _END_PANIC_RE = re.compile(r"^\s*---\[ end Kernel panic")
@@ -328,6 +328,22 @@ def parse_log(text: str) -> list[Finding]:
     if findings:
         findings[0].primary = True
     return findings
+
+
+def opens_report(raw: str) -> bool:
+    """Whether one captured log line is the header of a report."""
+    return PREFILTER.search(raw) is not None and classify(parse_line(raw).text) is not None
+
+
+def ends_inside_report(text: str) -> bool:
+    """Whether the log (as captured so far) ends inside a report: the kernel
+    has not yet printed the end of the last report that began in it."""
+    table = LineTable(text)
+    headers = _find_headers(text, table)
+    if not headers:
+        return False
+    report = _collect(table, headers[-1], {h.index: h for h in headers}, set(), set())
+    return report.ended_by == "eof"
 
 
 def _preamble(table: LineTable, index: int, context: str, used: set[int]) -> tuple[list[int], int]:

@@ -39,8 +39,15 @@ from harness.target.scenarios.kernel_log import KmsgWatch
 from harness.target.scenarios.nodes import HeldNode
 
 SCENARIO_DEADLINE = 120.0
-# Seconds a scenario may go on once the kernel has printed a report.
+# Once the kernel has printed a report, a scenario may go on while the kernel
+# keeps printing (the report itself, reports that follow it, a driver binding
+# again), and is stopped once the kernel has been quiet this many seconds...
+AFTER_REPORT_QUIET = 2.0
+# ... or this many seconds after the report at the latest.
 AFTER_REPORT_GRACE = 10.0
+# How long a stopped scenario's process may take to die (its files are
+# released then, which is when a stale fd's release oopses).
+REAP_TIMEOUT = 3.0
 RESTREAM_FRAMES = 5
 # Taint bits that are information only: P (proprietary), O (out-of-tree), E (unsigned).
 BENIGN_TAINT = (1 << 0) | (1 << 12) | (1 << 13)
@@ -255,21 +262,36 @@ def run_isolated(scenario: Scenario, profile: DriverProfile, devices: list[str],
     os.close(wfd)
     chunks, end = [], time.monotonic() + deadline
     # Once the kernel has reported, a scenario still running is most likely
-    # stuck behind the task that oopsed: it gets a short grace, not the whole
-    # deadline, so a crashing driver costs seconds per scenario, not minutes.
+    # stuck behind the task that oopsed: it goes on only while the kernel
+    # still prints, so a crashing driver costs seconds per scenario, not minutes.
     watch = _kernel_watch()
+    wake: list[int] = [watch.wake_fd] if watch is not None else []
+    reported = closed = False
     with os.fdopen(rfd) as r:
         while time.monotonic() < end:
-            if select.select([r], [], [], 1.0)[0]:
-                data = r.read()
-                chunks.append(data)
+            # After a report this process polls instead of sleeping: an oops
+            # can leave the CPU it sleeps on without timer interrupts (seen on
+            # arm64, with a WARNING in ct_kernel_exit), and a sleep there
+            # lasts until something else interrupts that CPU.
+            ready = select.select([rfd, *wake], [], [], 0.0 if reported else 0.25)[0]
+            if rfd in ready:
+                chunks.append(r.read())
+                closed = True  # the child wrote its record, or died
                 break
-            if watch is not None and watch.fired.is_set():
+            if watch is None or not watch.fired.is_set():
+                continue
+            watch.drain()
+            if not reported:
+                reported = True
                 end = min(end, time.monotonic() + AFTER_REPORT_GRACE)
+            if watch.quiet_for() >= AFTER_REPORT_QUIET:
+                break
+            os.sched_yield()
     if watch is not None:
         watch.stop()
     text = "".join(chunks)
-    status = _reap(pid)
+    # A process that never closed its pipe is stuck: no point waiting for it to exit.
+    status = _reap(pid, REAP_TIMEOUT if closed else 0.0, poll=reported)
     if not text:
         return ScenarioRecord(scenario.name, Status.HANG if status is None else Status.CRASHED,
                               error=f"scenario process {status or 'stuck in the kernel'}")
@@ -283,37 +305,42 @@ def _kernel_watch() -> KmsgWatch | None:
     from harness.pure.kmsg.classify import PREFILTER
 
     try:
-        watch = KmsgWatch(PREFILTER)
+        watch = KmsgWatch(PREFILTER, keep_following=True)
     except OSError:  # no /dev/kmsg to read (a board without it): the full deadline
         return None
     watch.start()
     return watch
 
 
-def _reap(pid: int, timeout: float = 5.0) -> str | None:
+def _reap(pid: int, patience: float, poll: bool = False) -> str | None:
+    """Wait `patience` seconds for the child to exit, then kill it; `poll`:
+    without sleeping (after a report, see run_isolated)."""
     try:
-        return _wait_or_kill(pid, timeout)
+        return _wait_or_kill(pid, patience, poll)
     except ChildProcessError:
         # Seen when the scenario's own task oopsed: the kernel tore the
         # child down under us. Gone all the same, and the kernel is unfit.
         return "lost after a kernel oops (waitpid: no such child)"
 
 
-def _wait_or_kill(pid: int, timeout: float) -> str | None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
+def _wait_or_kill(pid: int, patience: float, poll: bool) -> str | None:
+    pause = os.sched_yield if poll else (lambda: time.sleep(0.05))
+    end = time.monotonic() + patience
+    while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             if os.WIFSIGNALED(status):
                 return f"killed by signal {os.WTERMSIG(status)}"
             return f"exit {os.WEXITSTATUS(status)}"
-        time.sleep(0.05)
+        if time.monotonic() >= end:
+            break
+        pause()
     os.kill(pid, 9)
-    end = time.monotonic() + timeout
+    end = time.monotonic() + REAP_TIMEOUT
     while time.monotonic() < end:
         if os.waitpid(pid, os.WNOHANG)[0]:
             return "killed after the deadline"
-        time.sleep(0.05)
+        pause()
     return None
 
 
