@@ -18,6 +18,7 @@ from harness.host.race_verdict import RaceFacts, judge
 from harness.host.targets.base import Target
 from harness.host.targets.qemu import Deadlines, GuestRun
 from harness.host.targets.run import Outcome as RunOutcome
+from harness.pure.delays import DelayPlan
 from harness.pure.errors import GuestError
 from harness.pure.kmsg.report import Finding
 from harness.pure.scenarios.attribution import BOOT, attribute, markers
@@ -258,10 +259,11 @@ class RaceResult:
 def run_race(target: Target, driver: str, duration: float, seed: int, workers: int,
              mode: str, report_dir: Path,
              progress: Callable[[dict[str, Any]], None] | None = None,
-             kinds: list[str] | None = None) -> RaceResult:
+             kinds: list[str] | None = None, delays: DelayPlan | None = None) -> RaceResult:
     """One boot of race mode (one more when something outside the guest ended
     the first and the kernel said nothing); every report after the race began
-    is its finding."""
+    is its finding. `delays` (--amplify) needs the delay module in the target's
+    kernel (harness.host.kernels.emulation.with_delays)."""
     from harness.pure.kmsg.report import parse_log
 
     def live(event: dict[str, Any], run: GuestRun) -> None:
@@ -274,7 +276,8 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
         try:
             run = target.run(
                 [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
-                                           "workers": workers, "mode": mode, "kinds": kinds}}],
+                                           "workers": workers, "mode": mode, "kinds": kinds,
+                                           "delays": delays.to_dict() if delays else None}}],
                 report_dir / f"boot-{len(lost_before) + 1:02d}",
                 Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
                 on_event=live,
@@ -297,6 +300,9 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
             stats = event["data"]
         else:
             stats = {"error": event["message"]}
+    if delays is not None and "delays" not in stats:
+        # The guest never reported: the plan it was given is still what ran.
+        stats["delays"] = delays.to_dict()
     console = run.console()
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)

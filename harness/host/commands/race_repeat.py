@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from harness.host.commands import report_dir, target_from_args
+from harness.host.commands import delay_plan, report_dir, target_from_args
 
 
 def repeat(args: argparse.Namespace, profile: Any) -> int:
@@ -17,6 +17,7 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
     from harness.host.race_series import run_series, seeds
     from harness.host.report import results
 
+    delays = delay_plan(args, profile)
     target, kernel = target_from_args(args)
     out = report_dir(args, "race")
     chosen = seeds(args.seed, args.repeat)
@@ -32,7 +33,7 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
     series = run_series(target, kernel, profile.name, args.duration, args.seed, args.repeat,
                         args.workers, args.race_mode, out, kinds=args.race_nodes,
                         progress=progress, each=lambda r: print(r.line(), flush=True),
-                        expected=args.signature or ())
+                        expected=args.signature or (), delays=delays)
     doc = results.race_series_doc(series, kernel, profile.name, started)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))

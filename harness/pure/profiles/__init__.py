@@ -17,6 +17,7 @@ import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.pure.delays import DelayPoint
 from harness.pure.errors import HarnessError
 from harness.pure.scenarios.model import Disruption, Stage
 
@@ -149,6 +150,9 @@ class DriverProfile:
     # One entity of each media device, when the driver registers more than
     # one: a media hold names its device by it. Empty: one media device.
     media_entities: tuple[str, ...] = ()
+    # Where `run --race --amplify` delays the kernel (harness.pure.delays): the
+    # functions between a check user space's call made and the use that follows.
+    delays: tuple[DelayPoint, ...] = ()
 
     @property
     def held_entities(self) -> tuple[str, ...]:

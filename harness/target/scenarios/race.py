@@ -20,8 +20,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+from harness.pure.delays import MODULE as DELAY_MODULE
+from harness.pure.delays import DelayPlan, parse_stats
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.contracts import DISRUPTION_BOUND
 from harness.target.device.modules import load_driver, modprobe
@@ -30,6 +33,8 @@ from harness.target.scenarios.executor import kmsg_marker
 from harness.target.scenarios.kernel_log import KmsgWatch
 from harness.target.uapi import media, subdev
 from harness.target.uapi import videodev2 as v4l2
+
+DELAY_STATS = "/sys/kernel/debug/unplug-delay/stats"
 
 NODE_GLOBS = {"video": "/dev/video*", "media": "/dev/media*", "subdev": "/dev/v4l-subdev*"}
 
@@ -120,12 +125,16 @@ def worker(index: int, seed: int, kinds: list[str], stop_at: float, stop: Any,
 def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
          mode: str = "unbind", report_pattern: re.Pattern[str] | None = None,
          progress: Callable[[dict[str, Any]], None] | None = None,
-         kinds: list[str] | None = None) -> dict[str, Any]:
+         kinds: list[str] | None = None, delays: DelayPlan | None = None) -> dict[str, Any]:
     """`kinds` limits the workers to some node kinds (default: all), e.g. to look
-    past a known bug that one kind hits at once."""
+    past a known bug that one kind hits at once. `delays` loads the delay module
+    (vm/delays) once the driver is up, so its kprobes find the driver's
+    modules loaded, and it stays for the whole race."""
     from harness.pure.kmsg.classify import PREFILTER
 
     load_driver(profile)
+    if delays is not None:
+        modprobe(DELAY_MODULE, *delays.module_args())
     devices = profile.bound_devices()
     kinds = kinds or list(NODE_GLOBS)
     ctx = mp.get_context("fork")
@@ -190,6 +199,7 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
         # which disruption cycle was under way when the kernel spoke
         first["cycle"] = sum(1 for t in cycle_starts if t <= _kernel_to_mono(first))
     _restore(profile, devices)
+    delayed = _delay_stats(delays) if delays is not None else None
     return {
         "seed": seed,
         "mode": mode,
@@ -209,7 +219,26 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
         # When each cycle began, in seconds after the race began: the host
         # places every report in its cycle (harness.pure.race.exposure).
         "cycle_starts": [round(t - start, 3) for t in cycle_starts],
+        # The delays the race ran under, and how often each point fired.
+        "delays": delayed,
     }
+
+
+def _delay_stats(plan: DelayPlan) -> dict[str, Any]:
+    """The plan and what the delay module counted at each point; the module is
+    removed afterwards, so the driver's modules can go again."""
+    try:
+        points = parse_stats(Path(DELAY_STATS).read_text())
+    except OSError as e:
+        points = []
+        error = f"stats unreadable: {e.strerror}"
+    else:
+        error = ""
+    try:
+        modprobe("-r", DELAY_MODULE)
+    except Exception:
+        pass  # the host reboots before anything else runs
+    return {**plan.to_dict(), "points": points, **({"error": error} if error else {})}
 
 
 def _kernel_to_mono(first: dict[str, Any]) -> float:

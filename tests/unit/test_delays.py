@@ -1,0 +1,101 @@
+"""--amplify's delay plan: what the delay module is loaded with, what it counted,
+and bad input as one clear line (the delays themselves are a VM test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.host.kernels.emulation import DELAY_MODULE, config_value, with_delays
+from harness.host.kernels.kernel import Kernel
+from harness.pure.delays import DelayPlan, DelayPoint, parse_range, parse_stats
+from harness.pure.errors import HarnessError, KernelError
+from harness.pure.profiles import get_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_module_gets_the_plan_as_its_parameters() -> None:
+    plan = DelayPlan(("media_device_get_info", "subdev_open+0x1c"), 500, 5000, 250, 7)
+    assert plan.module_args() == [
+        "symbols=media_device_get_info,subdev_open+0x1c", "delay_min_us=500",
+        "delay_max_us=5000", "permille=250", "seed=7"]
+    assert DelayPlan.from_dict(plan.to_dict()) == plan
+
+
+def test_the_module_reads_every_parameter_the_plan_sends() -> None:
+    source = (ROOT / DELAY_MODULE.subdir / "unplug-delay.c").read_text()
+    for arg in DelayPlan(("f",)).module_args():
+        name = arg.split("=", 1)[0]
+        assert f"module_param({name}," in source or f"module_param_array({name}," in source
+
+
+def test_stats_are_read_per_point() -> None:
+    text = "media_device_get_info+0 120 37 301234 5\nsubdev_open+28 4 0 0 0\n"
+    assert parse_stats(text) == [
+        {"symbol": "media_device_get_info", "calls": 120, "delays": 37, "delayed_us": 301234,
+         "busy": 5},
+        {"symbol": "subdev_open+28", "calls": 4, "delays": 0, "delayed_us": 0, "busy": 0}]
+
+
+@pytest.mark.parametrize("plan, words", [
+    (lambda: DelayPlan(()), "no function to delay"),
+    (lambda: DelayPlan(("a b",)), "not a kernel symbol"),
+    (lambda: DelayPlan(("f",), 10, 5), "MIN <= MAX"),
+    (lambda: DelayPlan(("f",), 0, 60_000), "<= 50000"),
+    (lambda: DelayPlan(("f",), permille=1001), "0 to 1000"),
+    (lambda: DelayPlan(tuple(f"f{i}" for i in range(9))), "at most 8"),
+    (lambda: parse_range("20ms"), "MIN-MAX"),
+])
+def test_a_bad_plan_says_what_to_give(plan, words: str) -> None:
+    with pytest.raises(HarnessError, match=words):
+        plan()
+
+
+def test_vimc_names_its_race_windows_as_data() -> None:
+    points = get_profile("vimc").delays
+    assert [p.symbol for p in points][:2] == ["media_device_get_info", "subdev_open"]
+    assert all(isinstance(p, DelayPoint) and p.why for p in points)
+
+
+def _kernel(tmp_path: Path, config: str | None) -> Kernel:
+    kbuild = tmp_path / "build"
+    kbuild.mkdir()
+    if config is not None:
+        (kbuild / ".config").write_text(config)
+    return Kernel("debug", "6.1.0", tmp_path / "bzImage", tmp_path, kbuild=kbuild)
+
+
+def test_a_kernel_without_kprobes_is_refused_before_any_build(tmp_path: Path) -> None:
+    kernel = _kernel(tmp_path, "CONFIG_MODULES=y\n# CONFIG_KPROBES is not set\n")
+    assert config_value(kernel, "CONFIG_KPROBES") is None
+    with pytest.raises(KernelError, match="without CONFIG_KPROBES"):
+        with_delays(kernel)
+
+
+def test_the_debug_configuration_has_kprobes() -> None:
+    assert "\nCONFIG_KPROBES=y\n" in (ROOT / "vm/debug.config").read_text()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.host.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, words", [
+    (("run", "--amplify"), "add --race"),
+    (("run", "--race", "--delay-at", "subdev_open"), "add --amplify"),
+    (("run", "--race", "--amplify", "--delay-us", "5"), "MIN-MAX"),
+    (("run", "--race", "--amplify", "--delay-at", "no such"), "not a kernel symbol"),
+    (("run", "--race", "--amplify", "--target", "ssh://root@board"), "on a board"),
+])
+def test_bad_amplify_options_are_one_line_before_any_boot(args: tuple[str, ...],
+                                                          words: str) -> None:
+    proc = _cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    first = proc.stderr.strip().splitlines()[0]
+    assert first.startswith("v4l2-unplug: error: ") and words in first, first
