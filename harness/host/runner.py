@@ -262,9 +262,12 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
              kinds: list[str] | None = None, delays: DelayPlan | None = None) -> RaceResult:
     """One boot of race mode (one more when something outside the guest ended
     the first and the kernel said nothing); every report after the race began
-    is its finding. `delays` (--amplify) needs the delay module in the target's
+    is its finding, but a KCSAN report only in the profile's code (its
+    `kcsan_scope`). `delays` (--amplify) needs the delay module in the target's
     kernel (harness.host.kernels.emulation.with_delays)."""
     from harness.pure.kmsg.report import parse_log
+    from harness.pure.kmsg.scope import in_scope
+    from harness.pure.profiles import get_profile
 
     def live(event: dict[str, Any], run: GuestRun) -> None:
         if progress and event["event"] == "race-progress":
@@ -306,7 +309,8 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
     console = run.console()
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)
-    findings = [f for f in parse_log(console) if f.line > race_start]
+    scope = get_profile(driver).kcsan_scope
+    findings = [f for f in parse_log(console) if f.line > race_start and in_scope(f, scope)]
     return RaceResult(stats, findings, run, lost_before, stop)
 
 

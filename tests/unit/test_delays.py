@@ -99,3 +99,29 @@ def test_bad_amplify_options_are_one_line_before_any_boot(args: tuple[str, ...],
     assert "Traceback" not in proc.stderr
     first = proc.stderr.strip().splitlines()[0]
     assert first.startswith("v4l2-unplug: error: ") and words in first, first
+
+
+def test_a_kcsan_report_counts_only_in_the_profiles_code() -> None:
+    from harness.pure.kmsg.report import parse_log
+    from harness.pure.kmsg.scope import in_scope
+
+    scope = get_profile("vimc").kcsan_scope
+    ours = (ROOT / "tests/data/kmsg/handwritten/kcsan_data_race_x86.log").read_text()
+    theirs = ours.replace("vb2_core_dqbuf / vimc_capture_process_frame",
+                          "_compound_head / folio_activate_fn")
+    for name in ("vimc_capture_process_frame", "vimc_streamer_thread", "vb2_core_dqbuf",
+                 "vb2_dqbuf", "vb2_ioctl_dqbuf", "__video_do_ioctl", "video_usercopy",
+                 "v4l2_ioctl"):
+        theirs = theirs.replace(f" {name}+", " folio_activate_fn+")
+    [mine], [other] = parse_log(ours), parse_log(theirs)
+    assert in_scope(mine, scope)
+    assert not in_scope(other, scope)
+    assert in_scope(other, ())  # a profile without a scope keeps every report
+
+
+def test_the_race_goes_on_after_a_data_race_but_stops_at_a_crash() -> None:
+    from harness.target.scenarios.race import STOPS_RACE
+
+    assert not STOPS_RACE.search("BUG: KCSAN: data-race in media_device_get_info / a")
+    assert STOPS_RACE.search("BUG: kernel NULL pointer dereference, address: 0000000000000000")
+    assert STOPS_RACE.search("BUG: KASAN: use-after-free in v4l2_release")

@@ -153,6 +153,9 @@ class DriverProfile:
     # Where `run --race --amplify` delays the kernel (harness.pure.delays): the
     # functions between a check user space's call made and the use that follows.
     delays: tuple[DelayPoint, ...] = ()
+    # Function-name prefixes of the code under test: a KCSAN report counts in a
+    # race only with a frame among them (harness.pure.kmsg.scope). Empty: all count.
+    kcsan_scope: tuple[str, ...] = ()
 
     @property
     def held_entities(self) -> tuple[str, ...]:

@@ -85,6 +85,10 @@ VIMC = DriverProfile(
     # holds the user side inside that window while the unbind runs.
     # media_device_unregister_entity(): v4l2_device_release() on the last
     # close unregisters entities of a media device the unbind is tearing down.
+    # The media core, V4L2, videobuf2 and the driver: data races elsewhere
+    # (core mm, the scheduler) are not this profile's.
+    kcsan_scope=("media_", "__media_", "v4l2_", "__v4l2_", "video_", "__video_", "vb2_",
+                 "__vb2_", "subdev_", "vimc_"),
     delays=(
         DelayPoint("media_device_get_info",
                    "after __media_ioctl()'s registered check, before dev->dev->driver->name"),
