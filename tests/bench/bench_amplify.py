@@ -1,0 +1,91 @@
+"""Race amplification: time to first hit of each race signature, with and without
+--amplify's delays (vm/delays), per flavour, as medians over seeds.
+
+The race is the media_device_get_info() hunt of issue 14: workers on the video
+and media nodes only (`--race-nodes video --race-nodes media`), unbind cycles.
+A race that reached its cap without a hit counts as the cap (shown as `>CAP`), so
+a median at the cap means at least half the seeds never hit. Figures are
+printed, never asserted.
+
+    python -m tests.bench amplify                 debian and debug, 3 seeds
+    python -m tests.bench amplify debug-sid 5     one flavour, 5 seeds
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from harness.host.report.results import race_exposure
+from harness.host.runner import run_race
+from harness.host.targets.emulated import provision
+from harness.pure.delays import DelayPlan
+from harness.pure.profiles import get_profile
+
+CAP_SECONDS = 180.0
+SEEDS = (2, 3, 4)
+KINDS = ["video", "media"]
+TARGET = "BUG:null-ptr-deref:media_device_get_info"
+# The hunt's delay: media_device_get_info() alone, every call, long enough
+# for the unbind to clear dev->driver behind it on a KASAN kernel too.
+HUNT = DelayPlan(("media_device_get_info",), 5_000, 40_000, 1000)
+
+
+def first_hits(flavour: str, delays: DelayPlan | None, seed: int,
+               out: Path) -> tuple[float, dict[str, float]]:
+    """One race: (seconds raced, signature -> seconds to its first hit)."""
+    profile = get_profile("vimc")
+    target, _ = provision(flavour, profile, delays=delays is not None)
+    result = run_race(target, profile.name, CAP_SECONDS, seed, workers=3, mode="unbind",
+                      report_dir=out, kinds=KINDS,
+                      delays=replace(delays, seed=seed) if delays else None)
+    exposure = race_exposure(result)
+    if exposure is None:
+        return 0.0, {}
+    return exposure.seconds, {h.signature: h.seconds for h in exposure.first_hits
+                              if h.seconds is not None}
+
+
+def _median(times: list[float | None]) -> str:
+    shown = [t if t is not None else CAP_SECONDS for t in times]
+    m = statistics.median(shown)
+    return f">{CAP_SECONDS:.0f} s" if m >= CAP_SECONDS else f"{m:.1f} s"
+
+
+def main() -> None:
+    args = sys.argv[2:]
+    flavours = [a for a in args if not a.isdigit()] or ["debian", "debug"]
+    seeds = SEEDS if not any(a.isdigit() for a in args) else tuple(
+        range(2, 2 + int(next(a for a in args if a.isdigit()))))
+    print(f"time to first hit, median over seeds {', '.join(map(str, seeds))}; "
+          f"race capped at {CAP_SECONDS:.0f} s; delays: {', '.join(HUNT.symbols)} "
+          f"{HUNT.min_us}-{HUNT.max_us} us, {HUNT.permille}/1000", flush=True)
+    for flavour in flavours:
+        for label, delays in (("plain", None), ("amplified", HUNT)):
+            per_sig: dict[str, list[float | None]] = {}
+            runs = []
+            start = time.monotonic()
+            for seed in seeds:
+                with tempfile.TemporaryDirectory() as tmp:
+                    raced, hits = first_hits(flavour, delays, seed, Path(tmp) / "race")
+                runs.append((seed, raced, hits))
+                for sig in hits:
+                    per_sig.setdefault(sig, [])
+            per_sig.setdefault(TARGET, [])
+            for sig in per_sig:
+                per_sig[sig] = [hits.get(sig) for _, _, hits in runs]
+            each = "; ".join(f"seed {seed}: " + (", ".join(
+                f"{sig.split(':')[-1]} {t:.1f} s" for sig, t in hits.items()) or
+                f"none in {raced:.0f} s") for seed, raced, hits in runs)
+            for sig, times in sorted(per_sig.items()):
+                print(f"{flavour:10} {label:9} {sig:45} median {_median(times):>8}", flush=True)
+            print(f"{'':10} {label:9} ({each}; {time.monotonic() - start:.0f} s wall)",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
