@@ -8,6 +8,9 @@ counts the time it raced as a lower bound, and a median resting on one is
 shown as `>=`. Figures are
 printed, never asserted.
 
+On Debian's kernels, where the media core is a module, the amplified race
+also runs with patches/fixes' fix for the signature (`fixed+amp`).
+
     python -m tests.bench amplify                 debian and debug, 3 seeds
     python -m tests.bench amplify debug-sid 5     one flavour, 5 seeds
 """
@@ -21,11 +24,21 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from harness.host.kernels.emulation import (
+    PROJECT_ROOT,
+    cross_compile,
+    kernel_source,
+    make_vars,
+    with_delays,
+)
+from harness.host.kernels.kernel import Kernel
+from harness.host.kernels.outoftree import with_module
 from harness.host.report.results import race_exposure
 from harness.host.runner import run_race
-from harness.host.targets.emulated import provision
+from harness.host.targets.emulated import provision_kernel, target_for
 from harness.pure.delays import DelayPlan
-from harness.pure.profiles import get_profile
+from harness.pure.errors import KernelError
+from harness.pure.profiles import OutOfTreeModule, get_profile
 
 CAP_SECONDS = 180.0
 SEEDS = (2, 3, 4)
@@ -34,13 +47,30 @@ TARGET = "BUG:null-ptr-deref:media_device_get_info"
 # The hunt's delay: media_device_get_info() alone, every call, long enough
 # for the unbind to clear dev->driver behind it on a KASAN kernel too.
 HUNT = DelayPlan(("media_device_get_info",), 5_000, 40_000, 1000)
+# patches/fixes' fix for it; on a Debian kernel (mc.ko) the bench races it too.
+FIX = PROJECT_ROOT / "patches/fixes/media_device_get_info-unbound-driver.patch"
 
 
-def first_hits(flavour: str, delays: DelayPlan | None, seed: int,
-               out: Path) -> tuple[float, dict[str, float]]:
+def with_fix(kernel: Kernel) -> Kernel:
+    """`kernel` with the media core module (mc.ko) rebuilt with FIX: a Debian
+    kernel builds it as a module, so the fix goes in without a kernel build."""
+    if not kernel.has_module("mc") or kernel.kbuild is None:
+        raise KernelError(f"{kernel.flavour} has no mc module to rebuild with the fix")
+    mc = OutOfTreeModule("mc", "drivers/media/mc", config="CONFIG_MEDIA_SUPPORT")
+    return with_module(kernel, kernel.kbuild, kernel_source(kernel), mc, [FIX],
+                       make_vars=make_vars(kernel), cross_compile=cross_compile(kernel))
+
+
+def first_hits(flavour: str, delays: DelayPlan | None, seed: int, out: Path,
+               fixed: bool = False) -> tuple[float, dict[str, float]]:
     """One race: (seconds raced, signature -> seconds to its first hit)."""
     profile = get_profile("vimc")
-    target, _ = provision(flavour, profile, delays=delays is not None)
+    kernel = provision_kernel(flavour, profile)
+    if fixed:
+        kernel = with_fix(kernel)
+    if delays is not None:
+        kernel = with_delays(kernel)
+    target = target_for(kernel, profile)
     result = run_race(target, profile.name, CAP_SECONDS, seed, workers=3, mode="unbind",
                       report_dir=out, kinds=KINDS,
                       delays=replace(delays, seed=seed) if delays else None)
@@ -70,13 +100,17 @@ def main() -> None:
           f"race capped at {CAP_SECONDS:.0f} s; delays: {', '.join(HUNT.symbols)} "
           f"{HUNT.min_us}-{HUNT.max_us} us, {HUNT.permille}/1000", flush=True)
     for flavour in flavours:
-        for label, delays in (("plain", None), ("amplified", HUNT)):
+        sides = [("plain", None, False), ("amplified", HUNT, False)]
+        if flavour.startswith("debian"):
+            sides.append(("fixed+amp", HUNT, True))
+        for label, delays, fixed in sides:
             per_sig: dict[str, None] = {}
             runs = []
             start = time.monotonic()
             for seed in seeds:
                 with tempfile.TemporaryDirectory() as tmp:
-                    raced, hits = first_hits(flavour, delays, seed, Path(tmp) / "race")
+                    raced, hits = first_hits(flavour, delays, seed, Path(tmp) / "race",
+                                             fixed)
                 runs.append((seed, raced, hits))
                 for sig in hits:
                     per_sig[sig] = None
