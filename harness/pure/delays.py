@@ -1,4 +1,4 @@
-"""Race amplification: seeded, bounded delays at kernel functions (vm/delays).
+"""Race amplification: seeded, bounded delays at kernel functions (vm/amplify).
 
 A race window is hit by luck when both sides run at the speed they happen
 to run; a KASAN kernel under TCG moves the two sides apart and may never
@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.pure.errors import HarnessError
 
-# The module's own bound (vm/delays/unplug-delay.c, DELAY_LIMIT_US) and how
+# The module's own bound (vm/amplify/unplug-delay.c, DELAY_LIMIT_US) and how
 # many symbols it takes.
 DELAY_LIMIT_US = 50_000
 MAX_POINTS = 8

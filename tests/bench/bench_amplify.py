@@ -1,5 +1,5 @@
 """Race amplification: time to first hit of each race signature, with and without
---amplify's delays (vm/delays), per flavour, as medians over seeds.
+--amplify's delays (vm/amplify), per flavour, as medians over seeds.
 
 The race is the media_device_get_info() hunt of issue 14: workers on the video
 and media nodes only (`--race-nodes video --race-nodes media`), unbind cycles.

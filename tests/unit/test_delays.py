@@ -125,3 +125,11 @@ def test_the_race_goes_on_after_a_data_race_but_stops_at_a_crash() -> None:
     assert not STOPS_RACE.search("BUG: KCSAN: data-race in media_device_get_info / a")
     assert STOPS_RACE.search("BUG: kernel NULL pointer dereference, address: 0000000000000000")
     assert STOPS_RACE.search("BUG: KASAN: use-after-free in v4l2_release")
+
+
+def test_the_arm64_debug_kernels_keep_the_configuration_they_were_built_with() -> None:
+    from harness.host.kernels import debug_arm64
+
+    text = debug_arm64.fragment_text()
+    assert "CONFIG_KPROBES" not in text
+    assert "CONFIG_KASAN=y" in text and "CONFIG_SERIAL_AMBA_PL011=y" in text

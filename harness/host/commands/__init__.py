@@ -73,7 +73,7 @@ def add_amplify_options(g: argparse._ArgumentGroup) -> None:
     plan = DelayPlan(("x",))
     g.add_argument("--amplify", action="store_true",
                    help="widen race windows: seeded, bounded busy-waits at the entry of the "
-                        "profile's functions through kprobes (vm/delays; the kernel needs "
+                        "profile's functions through kprobes (vm/amplify; the kernel needs "
                         "CONFIG_KPROBES)")
     g.add_argument("--delay-at", action="append", metavar="SYMBOL",
                    help="with --amplify: delay this function (or function+offset) instead "

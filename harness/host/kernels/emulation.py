@@ -142,8 +142,8 @@ def for_profile(kernel: Kernel, profile: DriverProfile, patches: Sequence[Path] 
     return kernel
 
 
-# vm/delays: the test-only module `run --race --amplify` delays kernel functions with.
-DELAY_MODULE = OutOfTreeModule(DELAY_MODULE_NAME, "vm/delays", project=True)
+# vm/amplify: the test-only module `run --race --amplify` delays kernel functions with.
+DELAY_MODULE = OutOfTreeModule(DELAY_MODULE_NAME, "vm/amplify", project=True)
 
 
 def config_value(kernel: Kernel, option: str) -> str | None:
@@ -157,7 +157,7 @@ def config_value(kernel: Kernel, option: str) -> str | None:
 
 
 def with_delays(kernel: Kernel) -> Kernel:
-    """`kernel` with the delay module (vm/delays) in `updates/`."""
+    """`kernel` with the delay module (vm/amplify) in `updates/`."""
     if kernel.kbuild is None:
         raise KernelError(f"{kernel.describe()} has no build tree to build the delay module "
                           f"of --amplify against: use a debian or debug flavour")

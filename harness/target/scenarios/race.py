@@ -134,7 +134,7 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
          kinds: list[str] | None = None, delays: DelayPlan | None = None) -> dict[str, Any]:
     """`kinds` limits the workers to some node kinds (default: all), e.g. to look
     past a known bug that one kind hits at once. `delays` loads the delay module
-    (vm/delays) once the driver is up, so its kprobes find the driver's
+    (vm/amplify) once the driver is up, so its kprobes find the driver's
     modules loaded, and it stays for the whole race."""
     load_driver(profile)
     if delays is not None:
