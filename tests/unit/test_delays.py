@@ -3,6 +3,7 @@ and bad input as one clear line (the delays themselves are a VM test)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,29 @@ def test_the_arm64_debug_kernels_keep_the_configuration_they_were_built_with() -
     text = debug_arm64.fragment_text()
     assert "CONFIG_KPROBES" not in text
     assert "CONFIG_KASAN=y" in text and "CONFIG_SERIAL_AMBA_PL011=y" in text
+
+
+def test_the_race_sends_the_plan_and_its_record_keeps_it_when_the_guest_could_not(
+        tmp_path: Path) -> None:
+    from harness.host.report import results
+    from harness.host.report.schema import validate
+    from harness.host.runner import run_race
+    from tests.unit.test_results_schema import RecordedGuest, kernel
+
+    class Watching(RecordedGuest):
+        """The recorded guest, keeping the race task's arguments it was sent."""
+
+        def run(self, tasks, run_dir, deadlines=None, on_event=None):  # type: ignore[override]
+            self.sent = tasks[0]["args"]
+            return super().run(tasks, run_dir, deadlines, on_event)
+
+    plan = DelayPlan(("media_device_get_info",), seed=7)
+    guests = (Watching(kernel(tmp_path)), Watching(kernel(tmp_path), race_error=True))
+    for i, guest in enumerate(guests):
+        race = run_race(guest, "vimc", 30.0, 7, 3, "unbind", tmp_path / f"race-{i}",
+                        delays=plan)
+        assert guest.sent["delays"] == plan.to_dict()
+        # The recorded agent reports no counts: the plan stands in the record.
+        assert race.stats["delays"] == plan.to_dict()
+        doc = results.race_with_statistics(race, kernel(tmp_path), "vimc", 0.0)
+        validate(json.loads(json.dumps(doc, default=str)), "race")
