@@ -18,7 +18,8 @@ from harness.host.interrupts import Interrupted
 from harness.pure.errors import GuestError, HarnessError
 
 # Modules under harness.host.commands, in the order `--help` lists them.
-COMMANDS = ("run", "validate", "bisect", "history", "topology", "stream", "kernel", "kmsg", "serve")
+COMMANDS = ("survey", "run", "validate", "bisect", "history", "topology", "stream", "kernel",
+            "kmsg", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,6 @@ per-signature rates (harness.pure.race.rates).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -106,11 +105,7 @@ def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, durati
         result = run_race(target, driver, duration, seed, workers, mode, run_dir, progress,
                           kinds=kinds,
                           delays=dataclasses.replace(delays, seed=seed) if delays else None)
-        doc = results.race_with_statistics(result, kernel, driver, started, expected)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
-        (run_dir / "results.ktap").write_text(results.race_ktap(doc))
-        results.write_pages(doc, run_dir)
+        doc = results.write_race(result, kernel, driver, run_dir, started, expected)
         history.record(doc, "race", "", run_dir, group)
         race = SeriesRace(seed, run_dir, result, results.race_exposure(result))
         races.append(race)

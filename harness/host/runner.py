@@ -8,7 +8,7 @@ every kernel report is attributed to the scenario that was running.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,12 +266,15 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
     `kcsan_scope`). `delays` (--amplify) needs the delay module in the target's
     kernel (harness.host.kernels.emulation.with_delays)."""
     from harness.pure.kmsg.report import parse_log
-    from harness.pure.kmsg.scope import in_scope
     from harness.pure.profiles import get_profile
+
+    scope = get_profile(driver).kcsan_scope
 
     def live(event: dict[str, Any], run: GuestRun) -> None:
         if progress and event["event"] == "race-progress":
-            progress(event)
+            # The kernel reports so far, for the live count (the race stops at the
+            # first, so a count above 0 is seen only as it ends).
+            progress({**event, "reports": len(race_findings(run.console(), scope))})
 
     lost_before: list[str] = []
     stop: Interrupted | None = None
@@ -306,12 +309,18 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
     if delays is not None and "delays" not in stats:
         # The guest never reported: the plan it was given is still what ran.
         stats["delays"] = delays.to_dict()
-    console = run.console()
+    return RaceResult(stats, race_findings(run.console(), scope), run, lost_before, stop)
+
+
+def race_findings(console: str, scope: Sequence[str] = ()) -> list[Finding]:
+    """The kernel reports in a race boot's console after the race began; a KCSAN
+    report only with a frame in `scope` (the profile's kcsan_scope) when given."""
+    from harness.pure.kmsg.report import parse_log
+    from harness.pure.kmsg.scope import in_scope
+
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)
-    scope = get_profile(driver).kcsan_scope
-    findings = [f for f in parse_log(console) if f.line > race_start and in_scope(f, scope)]
-    return RaceResult(stats, findings, run, lost_before, stop)
+    return [f for f in parse_log(console) if f.line > race_start and in_scope(f, scope)]
 
 
 def _exposure_so_far(run: GuestRun) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class Arch:
     cmdline: tuple[str, ...]  # kernel command line of every boot, after console=
     # What the initramfs loads (when not built in) before it can mount the host root.
     boot_modules: tuple[str, ...]
+    # The image `make` builds for QEMU to boot, in the O= directory; its name is the target.
+    image: str
     # Devices the board lacks that the harness relies on.
     devices: tuple[str, ...] = ()
     # delete_module(2)'s number: the agent removes modules with O_NONBLOCK
@@ -37,6 +39,11 @@ class Arch:
     # arch/x86/entry/syscalls/syscall_64.tbl; include/uapi/asm-generic/unistd.h
     # (arm64, riscv); 0: not known here.
     sys_delete_module: int = 0
+
+    @property
+    def source_dir(self) -> str:
+        """arch/<dir> in the kernel tree (x86_64's ARCH= builds from arch/x86)."""
+        return "/".join(self.image.split("/")[:2])
 
     @property
     def native(self) -> bool:
@@ -62,6 +69,7 @@ ARCHES: dict[str, Arch] = {
                      "i8042.noaux"),
             boot_modules=("virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p",
                           "overlay"),
+            image="arch/x86/boot/bzImage",
             sys_delete_module=176,
         ),
         Arch(
@@ -79,6 +87,7 @@ ARCHES: dict[str, Arch] = {
             # (the virt board has no PS/2 controller).
             boot_modules=("virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p",
                           "overlay", "virtio_input"),
+            image="arch/arm64/boot/Image",
             devices=("-device", "virtio-keyboard-pci"),
             sys_delete_module=106,
         ),

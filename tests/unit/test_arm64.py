@@ -232,10 +232,10 @@ def test_foreign_apt_state_is_its_own_and_survives_being_offline(
 
 
 def test_debug_arm64_keeps_the_detectors_and_trades_the_pc_for_the_virt_board() -> None:
-    from harness.host.kernels.debug_arm64 import fragment_text, make_argv
-    from harness.host.kernels.tree import fragment_options
+    from harness.host.kernels.debug import fragment_text
+    from harness.host.kernels.tree import fragment_options, make_argv
 
-    opts = fragment_options(fragment_text())
+    opts = fragment_options(fragment_text(get_arch("aarch64")))
     for detector in ("CONFIG_KASAN", "CONFIG_PROVE_LOCKING", "CONFIG_DEBUG_LIST",
                      "CONFIG_DEBUG_OBJECTS", "CONFIG_DETECT_HUNG_TASK"):
         assert opts[detector] == "y", detector

@@ -129,11 +129,13 @@ def test_the_race_goes_on_after_a_data_race_but_stops_at_a_crash() -> None:
 
 
 def test_the_arm64_debug_kernels_keep_the_configuration_they_were_built_with() -> None:
-    from harness.host.kernels import debug_arm64
+    from harness.host.kernels.debug import fragment_text
+    from harness.pure.arch import get_arch
 
-    text = debug_arm64.fragment_text()
+    text = fragment_text(get_arch("aarch64"))
     assert "CONFIG_KPROBES" not in text
     assert "CONFIG_KASAN=y" in text and "CONFIG_SERIAL_AMBA_PL011=y" in text
+    assert "CONFIG_KPROBES=y" in fragment_text(get_arch("x86_64"))
 
 
 def test_the_race_sends_the_plan_and_its_record_keeps_it_when_the_guest_could_not(

@@ -218,25 +218,39 @@ def test_garbled_header_is_flagged() -> None:
 # --- noise -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="another writer's line inside the Call Trace of a report that waits for its "
-    "end marker splits the stack (parse_sections), so the guilty frame moves",
-)
-def test_console_noise_and_carriage_returns() -> None:
-    bare = _bare("lkdtm/lkdtm_REFCOUNT_DEC_AND_TEST_NEGATIVE_sid.log")
-    clean = bare[bare.index("refcount_t:") :].splitlines()
+def _with_agent_lines(lines: list[str]) -> str:
+    """Another writer's line after every fifth line, and \r\n line ends."""
     noisy = []
-    for n, line in enumerate(clean):
+    for n, line in enumerate(lines):
         noisy.append(line + "\r")
         if n % 5 == 2:
             noisy.append("agent: frame 1234 dequeued, 614400 bytes\r")
-    (f,) = parse_log("\n".join(noisy))
+    return "\n".join(noisy)
+
+
+def test_console_noise_and_carriage_returns() -> None:
+    # With printk times, lines without one are another writer's, wherever they fall.
+    bare = _bare("lkdtm/lkdtm_REFCOUNT_DEC_AND_TEST_NEGATIVE_sid.log")
+    clean = _stamp(bare[bare.index("refcount_t:") :]).splitlines()
+    (f,) = parse_log(_with_agent_lines(clean))
     (g,) = parse_log("\n".join(clean))
     assert _key(f) == _key(g)
     assert "agent:" not in f.text and "agent:" not in f.raw
     assert "\r" not in f.raw
     assert f.text == g.text
+
+
+def test_other_writer_inside_a_bare_call_trace_keeps_the_stack() -> None:
+    # Without printk times nothing tells another writer's line from the
+    # kernel's, except inside a Call Trace, where only frames belong: the
+    # stack goes on across it, and the guilty frame stays where it is.
+    bare = _bare("lkdtm/lkdtm_REFCOUNT_DEC_AND_TEST_NEGATIVE_sid.log")
+    clean = bare[bare.index("refcount_t:") :].splitlines()
+    (f,) = parse_log(_with_agent_lines(clean))
+    (g,) = parse_log("\n".join(clean))
+    assert _key(f) == _key(g)
+    trace = f.text[f.text.index("Call Trace:") : f.text.index("entry_SYSCALL_64")]
+    assert "agent:" not in trace
 
 
 def test_syslog_echo_of_a_report_line_is_not_another_report() -> None:

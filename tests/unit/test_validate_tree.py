@@ -18,6 +18,7 @@ import pytest
 
 from harness.host.kernels import tree
 from harness.host.kernels.series import read_patch_file
+from harness.pure.arch import get_arch
 from harness.pure.errors import KernelError
 
 MAKEFILE = """\
@@ -41,11 +42,15 @@ bzImage: $(OBJS)
 \t@cat $(OBJS) > $(O)/arch/x86/boot/bzImage
 \t@echo 6.1.0-fake > $(O)/include/config/kernel.release
 \t@echo $(abspath $(O)) > $(O)/built-at
+Image: $(OBJS)
+\t@mkdir -p $(O)/arch/$(ARCH)/boot $(O)/include/config
+\t@cat $(OBJS) > $(O)/arch/$(ARCH)/boot/Image
+\t@echo 6.1.0-fake-$(ARCH) > $(O)/include/config/kernel.release
 modules:
 \t@true
 modules_install:
 \t@mkdir -p $(INSTALL_MOD_PATH)/lib/modules/6.1.0-fake
-.PHONY: tinyconfig olddefconfig bzImage modules modules_install
+.PHONY: tinyconfig olddefconfig bzImage Image modules modules_install
 """
 
 MERGE_CONFIG = """#!/bin/sh
@@ -98,6 +103,7 @@ def fake_tree(root: Path) -> Path:
     (root / "scripts/kconfig").mkdir(parents=True)
     (root / "Makefile").write_text(MAKEFILE)
     (root / "Kconfig").write_text("mainmenu \"fake\"\n")
+    (root / "arch/Kconfig").write_text("config ARCH_FAKE\n\tbool\n")
     (root / "arch/x86/Kconfig").write_text("config X86\n\tdef_bool y\n")
     merge = root / "scripts/kconfig/merge_config.sh"
     merge.write_text(MERGE_CONFIG)
@@ -317,6 +323,23 @@ def test_install_makes_a_bootable_kernel_entry(tmp_path: Path) -> None:
     assert kernel.image.is_file() and kernel.cmdline == ("acpi=noirq",)
     info = (kernel.image.parent / "build-info.json").read_text()
     assert state.key in info and state.config_hash in info
+
+
+def test_an_arm64_recipe_is_its_own_state_and_boots_its_image(tmp_path: Path) -> None:
+    # Same tree, same fragment: another architecture is another configuration.
+    src = tree.DirSource(fake_tree(tmp_path / "linux"))
+    arm64 = get_arch("aarch64")
+    pc = tree.build(tree.Recipe(src, None), FRAGMENT)
+    board = tree.build(tree.Recipe(src, None, arch=arm64), FRAGMENT)
+    assert board.key != pc.key and not board.reused
+    assert board.meta["arch"] == "aarch64" and board.arch == arm64
+    patched = tree.build(tree.Recipe(src, None, tuple(read_patch_file(
+        patch_file(tmp_path, "b.patch", B_PATCH))), arm64), FRAGMENT, parent=board)
+    assert patched.arch == arm64 and compiled(patched)[-1] == "drivers/b.c"
+    kernel = tree.install(patched, "tree")
+    assert (kernel.arch, kernel.image.name, kernel.release) == ("aarch64", "Image",
+                                                                "6.1.0-fake-arm64")
+    assert tree.build(tree.Recipe(src, None), FRAGMENT).key == pc.key
 
 
 # --- the command line, down to the build (no VM: --build-only)

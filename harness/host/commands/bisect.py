@@ -31,8 +31,6 @@ def run(args: argparse.Namespace) -> int:
         if not command:
             raise BisectError("--test-command is empty")
     else:
-        from harness.host.kernels import tree
-        from harness.host.kernels.emulation import check_arch
         from harness.host.kernels.tree import GitSource
         from harness.host.validate import step
         from harness.pure.profiles import get_profile
@@ -42,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
             raise BisectError("give --scenario NAME (the test), or --test-command CMD")
         profile = get_profile(args.driver)
         select(build_matrix(profile), args.scenario)
-        # Every step would skip: tree kernels are built for tree.ARCH only.
-        check_arch(profile, tree.ARCH, "a kernel built from --tree")
         source = GitSource(args.tree)
         good = source.resolve(args.good)
         source.resolve(args.bad)

@@ -19,13 +19,14 @@ from harness.host.commands import (
 )
 from harness.host.commands.inputs import at_least_one, positive_seconds
 from harness.host.interrupts import Interrupted
+from harness.host.progress import MatrixProgress, RaceProgress
 from harness.pure.scenarios.model import NodeKind
 from harness.pure.scenarios.verdicts import Verdict
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.host.report import history, results
-    from harness.host.runner import Outcome, run_scenarios
+    from harness.host.runner import run_scenarios
     from harness.pure.profiles import get_profile
     from harness.pure.scenarios.matrix import build_matrix, select
 
@@ -48,11 +49,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(chosen)} scenarios of {profile.name} on {kernel.describe()}; report: {out}",
           file=sys.stderr)
 
-    def progress(o: Outcome, done: int, total: int) -> None:
-        print(f"[{done:3}/{total}] {o.verdict:7} {o.scenario.name}"
-              f"{'  ' + o.reason[:120] if o.reason else ''}", file=sys.stderr, flush=True)
-
-    result = run_scenarios(target, profile.name, chosen, out, progress)
+    with MatrixProgress(len(chosen)) as bar:
+        result = run_scenarios(target, profile.name, chosen, out, bar.update)
     history.record(results.write(result, kernel, profile.name, out, started), "run", "", out)
     print(results.summary(result))
     print(f"report: {out}/results.json, {out}/results.ktap; consoles in {out}/boot-*/",
@@ -71,8 +69,6 @@ def exit_status(failed: bool, interrupted: Interrupted | None) -> int:
 
 
 def _race(args: argparse.Namespace, profile) -> int:
-    import json
-
     from harness.host.report import history, results
     from harness.host.runner import run_race
 
@@ -86,20 +82,14 @@ def _race(args: argparse.Namespace, profile) -> int:
         print(f"delays at {', '.join(delays.symbols)}: {delays.min_us}-{delays.max_us} us, "
               f"{delays.permille}/1000 of calls", file=sys.stderr)
 
-    def progress(p: dict) -> None:
-        print(f"  {p['elapsed']:6.1f} s  cycles {p['cycles']:5}  iterations {p['iterations']}",
-              file=sys.stderr, flush=True)
-
     started = time.time()
-    result = run_race(target, profile.name, args.duration, args.seed, args.workers,
-                      args.race_mode, out, progress, kinds=args.race_nodes, delays=delays)
+    with RaceProgress(args.duration, f"race seed {args.seed}") as bar:
+        result = run_race(target, profile.name, args.duration, args.seed, args.workers,
+                          args.race_mode, out, bar.update, kinds=args.race_nodes,
+                          delays=delays)
     s = result.stats
     expected = args.signature or ()
-    doc = results.race_with_statistics(result, kernel, profile.name, started, expected)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(doc, indent=1, default=str))
-    (out / "results.ktap").write_text(results.race_ktap(doc))
-    results.write_pages(doc, out)
+    doc = results.write_race(result, kernel, profile.name, out, started, expected)
     history.record(doc, "race", "", out)
     if "error" in s:
         print(f"race failed in the guest: {s['error']}")

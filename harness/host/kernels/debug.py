@@ -3,10 +3,12 @@
 tinyconfig plus vm/debug.config keeps the build to a few minutes on two cores
 while turning on everything that makes a lifetime bug loud: KASAN with
 allocation and free stacks, lockdep, list and object debugging, hung-task
-detection. The build is the root state of the Debian source in
+detection. An architecture whose guest is not a PC adds its board
+(vm/debug-arm64.config: QEMU's virt board; Debian's arm64 kernel has no KASAN)
+and is cross-built. The build is the root state of the Debian source in
 harness.host.kernels.tree, the same one `validate` starts from when given that
-source, and its build tree is kept so that out-of-tree modules (a patched
-driver) build against it without rebuilding the kernel.
+source for that architecture, and its build tree is kept so that out-of-tree
+modules (a patched driver) build against it without rebuilding the kernel.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.host.kernels import debug_arm64, tree
+from harness.host.kernels import tree
 from harness.host.kernels.debian import current_release
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.source import source_cached, source_tree
@@ -27,7 +29,15 @@ from harness.pure.errors import KernelError
 __all__ = ["FRAGMENT", "KCSAN", "build_tree", "fragment_for", "fragment_options", "provide",
            "provide_kcsan", "unmet_options"]
 
-FRAGMENT = Path(__file__).resolve().parents[3] / "vm" / "debug.config"
+VM_DIR = Path(__file__).resolve().parents[3] / "vm"
+FRAGMENT = VM_DIR / "debug.config"
+# A guest architecture's board, on top of vm/debug.config. It comes last, so
+# its lines win in merge_config (the PC's ACPI and 8250 console "is not set").
+BOARD_FRAGMENTS = {"aarch64": VM_DIR / "debug-arm64.config"}
+# vm/debug.config's lines a board leaves out: --amplify's kprobes are for
+# vimc's x86 guests, and without them the arm64 kernels already built keep
+# their cache key.
+X86_ONLY = "# run --race --amplify: vm/amplify's seeded delays sit on kprobes\nCONFIG_KPROBES=y\n"
 
 # What newer kernels need on top of vm/debug.config: (first version, lines).
 # Layered rather than merged so that 6.1's configuration, and every build
@@ -85,12 +95,21 @@ def layered(version: tuple[int, int], base: str | None = None) -> str:
     return text + "".join("\n" + lines for since, lines in LAYERS if version >= since)
 
 
-def fragment_for(src: Path, base: str | None = None, variant: Variant | None = None) -> str:
-    """vm/debug.config (or `base`) with the layers the tree's version needs, and
-    `variant`'s trade of detectors."""
-    text = layered(tree_version(src), base)
-    return variant.apply(text) if variant else text
+def fragment_text(arch: Arch = tree.DEFAULT_ARCH) -> str:
+    """vm/debug.config and `arch`'s board fragment, if it has one."""
+    board = BOARD_FRAGMENTS.get(arch.name)
+    text = FRAGMENT.read_text()
+    if board is None:
+        return text
+    return text.replace(X86_ONLY, "") + "\n" + board.read_text() + "\n"
 
+
+def fragment_for(src: Path, base: str | None = None, arch: Arch = tree.DEFAULT_ARCH,
+                 variant: Variant | None = None) -> str:
+    """The debug configuration for `arch` (or `base`) with the layers the tree's
+    version needs, and `variant`'s trade of detectors."""
+    text = layered(tree_version(src), fragment_text(arch) if base is None else base)
+    return variant.apply(text) if variant else text
 
 
 def build_tree(src: Path, fragment_text: str, key: str | None = None) -> Path:
@@ -99,8 +118,8 @@ def build_tree(src: Path, fragment_text: str, key: str | None = None) -> Path:
     return tree.build(tree.Recipe(tree.DirSource(src), None), fragment_text).out
 
 
-def _recipe(version: str, suite: Suite) -> tree.Recipe:
-    return tree.Recipe(tree.DirSource(source_tree(version, suite.apt)), None)
+def _recipe(version: str, suite: Suite, arch: Arch) -> tree.Recipe:
+    return tree.Recipe(tree.DirSource(source_tree(version, suite.apt)), None, arch=arch)
 
 
 def version(suite: Suite, arch: Arch) -> str:
@@ -109,24 +128,17 @@ def version(suite: Suite, arch: Arch) -> str:
 
 
 def cached(suite: Suite, arch: Arch, variant: Variant | None = None) -> bool:
-    if arch.name != tree.ARCH:
-        return variant is None and debug_arm64.cached(suite)
     today = version(suite, arch)
     if not source_cached(today):
         return False
-    recipe = _recipe(today, suite)
-    return tree.lookup(recipe, fragment_for(recipe.source.path, variant=variant)) is not None
+    recipe = _recipe(today, suite, arch)
+    return tree.lookup(recipe, fragment_for(recipe.source.path, arch=arch,
+                                            variant=variant)) is not None
 
 
 def provide(name: str, suite: Suite, arch: Arch, variant: Variant | None = None) -> Kernel:
-    if arch.name != tree.ARCH:
-        if variant is not None:
-            raise KernelError(f"{name}: the {variant.name} configuration is built for "
-                              f"{tree.ARCH} guests only; use the {variant.name} flavour "
-                              f"without -arm64")
-        return debug_arm64.provide(name, suite)
-    recipe = _recipe(version(suite, arch), suite)
-    state = tree.build(recipe, fragment_for(recipe.source.path, variant=variant))
+    recipe = _recipe(version(suite, arch), suite, arch)
+    state = tree.build(recipe, fragment_for(recipe.source.path, arch=arch, variant=variant))
     return tree.install(state, name)
 
 

@@ -22,7 +22,7 @@ from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.outoftree import with_module
 from harness.host.kernels.series import touched_files
 from harness.host.kernels.source import source_tree
-from harness.pure.arch import get_arch
+from harness.pure.arch import Arch, get_arch
 from harness.pure.delays import MODULE as DELAY_MODULE_NAME
 from harness.pure.errors import KernelError
 from harness.pure.profiles import DriverProfile, OutOfTreeModule
@@ -79,6 +79,14 @@ def kernel_source(kernel: Kernel) -> Path:
     if kernel.kbuild is not None and (kernel.kbuild / "source").is_dir():
         return (kernel.kbuild / "source").resolve()
     return source_tree(debian_version(kernel))
+
+
+def guest_arch(profile: DriverProfile) -> Arch:
+    """The architecture `profile` runs in: its emulation's board, else the PC guest
+    kernels built from a tree default to."""
+    from harness.host.kernels.tree import DEFAULT_ARCH
+
+    return get_arch(profile.emulation.arch) if profile.emulation else DEFAULT_ARCH
 
 
 def check_arch(profile: DriverProfile, arch: str, flavour: str) -> None:

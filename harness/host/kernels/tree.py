@@ -68,6 +68,7 @@ from typing import Any, Protocol
 from harness.host import cache
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.series import Patch, apply
+from harness.pure.arch import Arch, get_arch
 from harness.pure.bootparams import parse_config
 from harness.pure.errors import KernelError
 
@@ -78,10 +79,10 @@ BENCH = ".bench"
 MAX_DERIVED = 8
 BUILT = ".v4l2-unplug-built"
 STATE_META = ".v4l2-unplug-state.json"
-# The architecture trees are built for (arch/x86/boot/bzImage, x86's Kconfig).
-ARCH = "x86_64"
+# The architecture a recipe builds for when it names none: the PC guest.
+DEFAULT_ARCH = get_arch("x86_64")
 # What a tree must hold to be configured and built like the debug flavour.
-KERNEL_TREE_FILES = ("Makefile", "Kconfig", "scripts/kconfig/merge_config.sh", "arch/x86/Kconfig")
+KERNEL_TREE_FILES = ("Makefile", "Kconfig", "scripts/kconfig/merge_config.sh", "arch/Kconfig")
 
 
 def trees_root() -> Path:
@@ -292,17 +293,25 @@ def open_source(path: Path) -> Source:
 
 # --- states
 
+def arch_key(arch: Arch) -> tuple[str, ...]:
+    """What a state's keys hold of its architecture. x86_64's keys are as they were
+    before trees were built for any other, so its built states keep their names."""
+    return () if arch == DEFAULT_ARCH else (f"arch:{arch.name}",)
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """What to build: `source` at `rev` (a commit, or None for a directory) plus patches."""
+    """What to build: `source` at `rev` (a commit, or None for a directory) plus
+    patches, for guest architecture `arch`."""
 
     source: Source
     rev: str | None
     patches: tuple[Patch, ...] = ()
+    arch: Arch = DEFAULT_ARCH
 
     def key(self, fragment_text: str) -> str:
         return cache.digest(self.source.identity(self.rev), fragment_text,
-                            *(p.diff for p in self.patches), length=20)
+                            *(p.diff for p in self.patches), *arch_key(self.arch), length=20)
 
     def describe(self) -> str:
         text = self.source.describe(self.rev)
@@ -338,6 +347,10 @@ class State:
     @property
     def release(self) -> str:
         return (self.out / "include/config/kernel.release").read_text().strip()
+
+    @property
+    def arch(self) -> Arch:
+        return get_arch(self.meta.get("arch", DEFAULT_ARCH.name))
 
     @property
     def config_hash(self) -> str:
@@ -421,7 +434,8 @@ def _build(recipe: Recipe, fragment_text: str, parent: State | None, say: bool) 
         return found
     index = trees_root() / "recipes" / recipe.key(fragment_text)
     if parent is None and recipe.patches:
-        parent = _build(Recipe(recipe.source, recipe.rev), fragment_text, None, say)
+        parent = _build(Recipe(recipe.source, recipe.rev, arch=recipe.arch), fragment_text,
+                        None, say)
     started = time.monotonic()
     trees_root().mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=trees_root()))
@@ -484,7 +498,8 @@ def _materialize(recipe: Recipe, fragment_text: str, parent: State | None,
     src = staging / "src"
     src.mkdir()
     if parent is None:
-        root_key = cache.digest("root", source.identity(rev), fragment_text, length=20)
+        root_key = cache.digest("root", source.identity(rev), fragment_text,
+                                *arch_key(recipe.arch), length=20)
         root_rev, delta, touched = rev, {}, set()
         source.export(rev, src)
     else:
@@ -530,6 +545,7 @@ def _materialize(recipe: Recipe, fragment_text: str, parent: State | None,
                     for p in recipe.patches],
         "parent": parent.key if parent else None,
         "fragment": cache.digest(fragment_text),
+        "arch": recipe.arch.name,
         "kconfig": any(Path(f).name.startswith("Kconfig") for f in touched),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -562,11 +578,24 @@ def _run(argv: list[str], what: str) -> None:
         raise KernelError(f"{what} failed: {proc.stderr.strip()}")
 
 
-def make(src: Path, out: Path, log: Path, *targets: str, extra: Sequence[str] = ()) -> None:
-    """make in `src` with O=`out`, appending to `log`; one line of error on failure."""
-    cc = ["CC=ccache gcc"] if shutil.which("ccache") else []
-    argv = ["make", "-C", str(src), f"O={out}", "ARCH=x86_64", f"-j{os.cpu_count() or 1}",
-            *cc, *extra, *targets]
+def make_argv(src: Path, out: Path, arch: Arch, *targets: str,
+              extra: Sequence[str] = ()) -> list[str]:
+    """make for `arch` in `src` with O=`out`: cross-compiled when `arch` is not the
+    host's, ccache in front of the compiler when present."""
+    prefix = "" if arch.native else arch.cross_compile
+    if prefix and shutil.which(f"{prefix}gcc") is None:
+        raise KernelError(f"{prefix}gcc not found: install gcc-{prefix.rstrip('-')} "
+                          f"(or run 'make setup')")
+    cross = [f"CROSS_COMPILE={prefix}"] if prefix else []
+    cc = [f"CC=ccache {prefix}gcc"] if shutil.which("ccache") else []
+    return ["make", "-C", str(src), f"O={out}", f"ARCH={arch.kernel}", *cross,
+            f"-j{os.cpu_count() or 1}", *cc, *extra, *targets]
+
+
+def make(src: Path, out: Path, log: Path, *targets: str, arch: Arch = DEFAULT_ARCH,
+         extra: Sequence[str] = ()) -> None:
+    """make_argv run, appending to `log`; one line of error on failure."""
+    argv = make_argv(src, out, arch, *targets, extra=extra)
     env = {**os.environ, "LC_ALL": "C", "CCACHE_DIR": str(cache.cache_root() / "ccache")}
     with log.open("a") as f:
         f.write(f"$ {' '.join(argv)}\n")
@@ -587,7 +616,7 @@ def first_error(log: Path) -> str:
 
 
 def _compile(state: State, fragment_text: str, full_config: bool) -> None:
-    """Configure (tinyconfig + fragment) and build bzImage and modules in the state's O=."""
+    """Configure (tinyconfig + fragment) and build the image and modules in the state's O=."""
     log = state.log
     cache.ensure_space(state.dir, 4 << 30)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -598,26 +627,28 @@ def _compile(state: State, fragment_text: str, full_config: bool) -> None:
         out = src / BUILD_DIR
         out.mkdir(exist_ok=True)
         if full_config:
-            _configure(src, out, log, fragment_text)
-        make(src, out, log, "bzImage", "modules")
+            configure(src, out, log, fragment_text, state.arch)
+        make(src, out, log, Path(state.arch.image).name, "modules", arch=state.arch)
         (out / BUILT).touch()
 
 
-def _configure(src: Path, out: Path, log: Path, fragment_text: str) -> None:
+def configure(src: Path, out: Path, log: Path, fragment_text: str,
+              arch: Arch = DEFAULT_ARCH) -> None:
+    """tinyconfig plus `fragment_text` in O=`out`; every option of the fragment must take."""
     config = out / ".config"
     before = config.read_bytes() if config.exists() else None
     stat = config.stat() if config.exists() else None
     (out / "fragment.config").write_text(fragment_text)
-    make(src, out, log, "tinyconfig")
+    make(src, out, log, "tinyconfig", arch=arch)
     with log.open("a") as f:
         proc = subprocess.run(
             [str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(out),
              str(config), str(out / "fragment.config")],
-            cwd=src, stdout=f, stderr=subprocess.STDOUT,
+            cwd=src, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "ARCH": arch.kernel},
         )
     if proc.returncode != 0:
         raise KernelError(f"merging the config fragment failed; build log kept: {log}")
-    make(src, out, log, "olddefconfig")
+    make(src, out, log, "olddefconfig", arch=arch)
     unmet = unmet_options(fragment_options(fragment_text), config.read_text())
     if unmet:
         raise KernelError(f"the config fragment did not take: {', '.join(unmet)}; "
@@ -629,15 +660,16 @@ def _configure(src: Path, out: Path, log: Path, fragment_text: str) -> None:
 
 
 def install(state: State, flavour: str, cmdline: tuple[str, ...] = ()) -> Kernel:
-    """The state as a bootable Kernel: bzImage and modules_install in the cache."""
+    """The state as a bootable Kernel: its image and modules_install in the cache."""
     if not state.built:
         raise KernelError(f"tree state {state.key} is not built")
-    release = state.release
+    release, arch = state.release, state.arch
+    image = Path(arch.image).name
 
     def fill(dest: Path) -> None:
-        make(state.dir, state.out, state.log, "modules_install",
+        make(state.dir, state.out, state.log, "modules_install", arch=arch,
              extra=[f"INSTALL_MOD_PATH={dest}", "INSTALL_MOD_STRIP=1", "DEPMOD=/sbin/depmod"])
-        shutil.copy2(state.out / "arch/x86/boot/bzImage", dest / "bzImage")
+        shutil.copy2(state.out / arch.image, dest / image)
         shutil.copy2(state.out / ".config", dest / "config")
         for link in (*dest.glob("lib/modules/*/build"), *dest.glob("lib/modules/*/source")):
             link.unlink()
@@ -650,8 +682,8 @@ def install(state: State, flavour: str, cmdline: tuple[str, ...] = ()) -> Kernel
         with build_lock():
             root = cache.entry(key, fill)
     # The build and source trees stay: a profile's out-of-tree modules build against them.
-    return Kernel(flavour=flavour, release=release, image=root / "bzImage", modules_root=root,
-                  arch=ARCH, cmdline=cmdline, kbuild=state.out, source=state.dir)
+    return Kernel(flavour=flavour, release=release, image=root / image, modules_root=root,
+                  arch=arch.name, cmdline=cmdline, kbuild=state.out, source=state.dir)
 
 
 def build_info(state: State) -> dict[str, Any]:

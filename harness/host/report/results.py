@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 SCHEMA = 1
 
 
+def kernel_dict(kernel: Kernel | BoardKernel) -> dict[str, Any]:
+    """The kernel a run booted, as results.json names it: with its module tree
+    when it has one, so `--kernel path` can boot it again (harness.host.report.reproducer)."""
+    modules = getattr(kernel, "modules_root", None)
+    return {"flavour": kernel.flavour, "release": kernel.release, "image": str(kernel.image),
+            **({"modules": str(modules)} if modules is not None else {})}
+
+
 def outcome_dict(o: Outcome) -> dict[str, Any]:
     rec = o.record or ScenarioRecord(o.scenario.name, Status.ERROR)
     return {
@@ -59,8 +67,7 @@ def write(result: RunResult, kernel: Kernel | BoardKernel, driver: str, report_d
         "schema": SCHEMA,
         "tool": "v4l2-unplug",
         "driver": driver,
-        "kernel": {"flavour": kernel.flavour, "release": kernel.release,
-                   "image": str(kernel.image)},
+        "kernel": kernel_dict(kernel),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(time.time() - started, 1),
         "boots": [{"dir": str(b.run_dir), "outcome": b.outcome, "message": b.message,
@@ -109,13 +116,25 @@ def race_with_statistics(result: RaceResult, kernel: Kernel | BoardKernel, drive
             "rates": race_tally([exposure], expected).to_dict()}
 
 
+def write_race(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
+               report_dir: Path, started: float,
+               expected: Sequence[str] = ()) -> dict[str, Any]:
+    """A race's report directory: results.json (race_with_statistics()), KTAP,
+    JUnit and HTML; the document it wrote."""
+    doc = race_with_statistics(result, kernel, driver, started, expected)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))
+    (report_dir / "results.ktap").write_text(race_ktap(doc))
+    write_pages(doc, report_dir)
+    return doc
+
+
 def race_doc(result: RaceResult, kernel: Kernel | BoardKernel, driver: str,
              started: float) -> dict[str, Any]:
     """results.json of a race run."""
     verdict, reason = result.verdict
     return {"schema": SCHEMA, "tool": "v4l2-unplug", "mode": "race", "driver": driver,
-            "kernel": {"flavour": kernel.flavour, "release": kernel.release,
-                       "image": str(kernel.image)},
+            "kernel": kernel_dict(kernel),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),
             "stats": result.stats, "findings": [f.to_dict() for f in result.findings],
@@ -196,8 +215,7 @@ def race_series_doc(series: Series, kernel: Kernel | BoardKernel, driver: str,
     """results.json of `run --race --repeat N`: each race in brief (its own
     results.json is in its directory) and the rates over all of them."""
     return {"schema": SCHEMA, "tool": "v4l2-unplug", "mode": "race", "driver": driver,
-            "kernel": {"flavour": kernel.flavour, "release": kernel.release,
-                       "image": str(kernel.image)},
+            "kernel": kernel_dict(kernel),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),
             "repeat": len(series.races),

@@ -49,6 +49,7 @@ def judge(docs: list[dict[str, Any]], signature: str | None) -> bool:
 
 def step(s: dict[str, Any], rev: str) -> int:
     from harness.host.kernels import debug, tree
+    from harness.host.kernels.emulation import guest_arch
     from harness.host.kernels.series import read_series
     from harness.host.report import history, results
     from harness.host.runner import run_scenarios
@@ -59,11 +60,12 @@ def step(s: dict[str, Any], rev: str) -> int:
 
     source = tree.GitSource(Path(s["tree"]))
     patches = tuple(read_series([Path(p) for p in s["patches"]]))
-    fragment = debug.fragment_for(source.path)
     profile = get_profile(s["driver"])
+    arch = guest_arch(profile)
+    fragment = debug.fragment_for(source.path, arch=arch)
     try:
-        good = tree.build(tree.Recipe(source, s["good"], patches), fragment)
-        state = tree.build(tree.Recipe(source, rev, patches), fragment, parent=good)
+        good = tree.build(tree.Recipe(source, s["good"], patches, arch), fragment)
+        state = tree.build(tree.Recipe(source, rev, patches, arch), fragment, parent=good)
         # The profile's out-of-tree modules build against this commit too.
         target, kernel = provision(tree.install(state, "tree"), profile)
     except KernelError as e:

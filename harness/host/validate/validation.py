@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.host.kernels import debug, tree
-from harness.host.kernels.emulation import check_arch
+from harness.host.kernels.emulation import guest_arch
 from harness.host.kernels.kernel import Kernel
 from harness.host.kernels.series import Patch, read_series
 from harness.host.report import history, html, junit, results
@@ -79,8 +79,7 @@ def plan(opts: Options) -> dict[str, Side]:
     """Both recipes, checked before anything is built."""
     if opts.repeat < 1:
         raise HarnessError("--repeat must be at least 1")
-    # Before hours of building: tree kernels are built for tree.ARCH only.
-    check_arch(get_profile(opts.driver), tree.ARCH, "a kernel built from --tree")
+    arch = guest_arch(get_profile(opts.driver))
     source = tree.open_source(opts.tree)
     if source.kind == "dir" and (opts.base or opts.head):
         raise HarnessError(f"--base/--head need a git tree; {source.path} is a plain directory")
@@ -91,14 +90,15 @@ def plan(opts: Options) -> dict[str, Side]:
     if not patches and head_rev == base_rev:
         raise HarnessError("nothing to compare: give --patch FILE, or --head REV on a git tree")
     return {
-        "base": Side("base", tree.Recipe(source, base_rev, base_patches)),
-        "head": Side("head", tree.Recipe(source, head_rev, base_patches + patches)),
+        "base": Side("base", tree.Recipe(source, base_rev, base_patches, arch)),
+        "head": Side("head", tree.Recipe(source, head_rev, base_patches + patches, arch)),
     }
 
 
 def build(sides: dict[str, Side]) -> None:
     """Build (or find) both kernels: the patched one derived from the baseline."""
-    fragment = debug.fragment_for(sides["base"].recipe.source.path)
+    recipe = sides["base"].recipe
+    fragment = debug.fragment_for(recipe.source.path, arch=recipe.arch)
     base, head = sides["base"], sides["head"]
     base.state = tree.build(base.recipe, fragment)
     head.state = tree.build(head.recipe, fragment, parent=base.state)
@@ -120,7 +120,8 @@ Progress = Callable[[str], None]
 def run_side(side: Side, opts: Options, repetition: int, out: Path,
              group: str) -> list[dict[str, Any]]:
     """One repetition on one kernel: the scenarios and/or the race; their documents."""
-    from harness.host.runner import Outcome, run_race, run_scenarios
+    from harness.host.progress import MatrixProgress, RaceProgress
+    from harness.host.runner import run_race, run_scenarios
     from harness.host.targets.emulated import provision
     from harness.pure.scenarios.matrix import build_matrix, select
 
@@ -134,11 +135,8 @@ def run_side(side: Side, opts: Options, repetition: int, out: Path,
         run_dir = out / side.name / f"run-{repetition:02d}"
         started = time.time()
 
-        def progress(o: Outcome, done: int, total: int) -> None:
-            print(f"[{tag}] [{done:3}/{total}] {o.verdict:7} {o.scenario.name}"
-                  f"{'  ' + o.reason[:100] if o.reason else ''}", file=sys.stderr, flush=True)
-
-        result = run_scenarios(target, profile.name, chosen, run_dir, progress)
+        with MatrixProgress(len(chosen), tag) as bar:
+            result = run_scenarios(target, profile.name, chosen, run_dir, bar.update)
         doc = results.write(result, kernel, profile.name, run_dir, started)
         history.record(doc, "validate", side.label, run_dir, group)
         docs.append(doc)
@@ -150,7 +148,9 @@ def run_side(side: Side, opts: Options, repetition: int, out: Path,
         run_dir = out / side.name / f"race-{repetition:02d}"
         started = time.time()
         print(f"[{tag}] race: seed {r.seed}, {r.duration:.0f} s", file=sys.stderr, flush=True)
-        race = run_race(target, profile.name, r.duration, r.seed, r.workers, r.mode, run_dir)
+        with RaceProgress(r.duration, f"{tag} race") as race_bar:
+            race = run_race(target, profile.name, r.duration, r.seed, r.workers, r.mode,
+                            run_dir, race_bar.update)
         doc = results.race_with_statistics(race, kernel, profile.name, started)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "results.json").write_text(json.dumps(doc, indent=1, default=str))

@@ -408,6 +408,22 @@ PATTERNS: tuple[Pattern, ...] = (
         stack="fault-site",
         end=End.TRACE,
     ),
+    # x86 traps die() names that no pattern above has a title for: a
+    # breakpoint (int3) hit in kernel text, most often one left behind by
+    # text patching (alternatives, static calls, kprobes), and the rarer
+    # exceptions. 6.9+ prefixes "Oops: ", older kernels print the name alone.
+    Pattern(
+        "x86-trap",
+        BugClass.BUG,
+        _c(r"(?:Oops: )?(?P<trap>int3|bounds|invalid TSS|segment not present|alignment check"
+           r"|coprocessor segment overrun|overflow): [0-9a-f]{4} \[#\d+\]"),
+        title="{trap} in {frame}",
+        kind="{trap_slug}",
+        stack="fault-site",
+        end=End.TRACE,
+        # slug() would fold int3's digit away
+        fields=lambda groups, following: {"trap_slug": groups["trap"].lower().replace(" ", "-")},
+    ),
     # arm32: "Unhandled fault: imprecise external abort (0x1406) at 0x...",
     # then "Internal error: : 1406 [#1]" and "PC is at f+0x1/0x2"
     Pattern(
@@ -885,6 +901,7 @@ PREFILTER = re.compile(
     r"|invalid opcode:|divide error:|refcount_t: |list_add |list_del |ODEBUG: |UBSAN: "
     r"|unreferenced object 0x|kmemleak: \d|Kernel panic - not syncing|hard LOCKUP"
     r"|PANIC: double fault|divide_error:|Unhandled fault:|stack segment: "
+    r"|: [0-9a-f]{4} \[#\d"
 )
 
 # A panic that follows another report is its consequence, not a new bug.
@@ -901,7 +918,8 @@ _HEADER_START = re.compile(
     r"\[?\s?(?:BUG|WARNING|INFO):|BUG [^\s:()]+ ?[(:]|general protection|Oops: |Unable to handle"
     r"|kernel BUG"
     r"|Internal error|invalid opcode|divide[ _]error|segment-related|Unhandled fault: "
-    r"|stack segment: "
+    r"|stack segment: |int3: |bounds: |invalid TSS: |segment not present: |alignment check: "
+    r"|coprocessor segment overrun: |overflow: "
     r"|(?:NMI )?watchdog: |Watchdog detected"
     r"|refcount_t: |list_(?:add|del) |ODEBUG: |UBSAN: |unreferenced object|kmemleak: \d"
     r"|Kernel panic|rcu: INFO: |(?:traps: )?PANIC: double fault"

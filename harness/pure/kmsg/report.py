@@ -427,6 +427,8 @@ def _collect(
     interleaved = False
     pc_seen = False
     foreign = 0
+    in_trace = False  # inside a Call Trace, where only frames and trace lines belong
+    foreign_run = 0  # other writers' lines in it since its last frame
     i = header.index + 1
     stop = min(len(table), header.index + _MAX_SCAN_LINES)
     while i < stop:
@@ -466,6 +468,20 @@ def _collect(
                     break
             elif state == 1 and is_frame:
                 state = 2
+        if pattern.end is not End.STACK:
+            if _SECTION_START_RE.match(text):
+                in_trace = True
+            elif is_frame:
+                foreign_run = 0
+            elif in_trace and not _TRACE_LINE_RE.match(text):
+                if (foreign_run < _MAX_FOREIGN_LINES and not _is_end(pattern.end, text, banner)
+                        and _frame_follows(table, i, context, by_index)):
+                    # as above, for a report that waits for its end marker; a
+                    # long trace can be interrupted more than once
+                    foreign_run += 1
+                    i += 1
+                    continue
+                in_trace = False
         if (after_cut and not (frames_seen or pc_seen) and pattern.end is not End.STACK
                 and _is_end(pattern.end, text, banner)):
             # An end marker before this report has shown a single register or

@@ -26,14 +26,20 @@ class StepRecord:
     target: str
     seconds: float | None  # None: still running at the bound
     result: str  # "ok" or an errno name
+    # When it began on the target's CLOCK_MONOTONIC, the clock printk times
+    # follow: the report page sets the step beside the kernel's lines.
+    at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "target": self.target, "seconds": self.seconds,
-                "result": self.result}
+        out: dict[str, Any] = {"op": self.op, "target": self.target, "seconds": self.seconds,
+                               "result": self.result}
+        if self.at is not None:
+            out["at"] = self.at
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StepRecord:
-        return cls(d["op"], d["target"], d.get("seconds"), d["result"])
+        return cls(d["op"], d["target"], d.get("seconds"), d["result"], d.get("at"))
 
 
 @dataclass
@@ -51,6 +57,8 @@ class CallRecord:
     # How user space ended a blocked call whose device stayed (rmmod refused);
     # None when the device went away.
     released: str | None = None
+    # When it returned, on the target's CLOCK_MONOTONIC (None: it did not).
+    at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"node": self.node, "what": self.what, "loop": self.loop,
@@ -59,13 +67,16 @@ class CallRecord:
                                "errnos": self.errnos}
         if self.released is not None:
             out["released"] = self.released
+        if self.at is not None:
+            out["at"] = self.at
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CallRecord:
         return cls(node=d["node"], what=d["what"], loop=d["loop"], returned=d["returned"],
                    latency=d.get("latency"), result=d["result"], calls=d.get("calls", 0),
-                   errnos=dict(d.get("errnos", {})), released=d.get("released"))
+                   errnos=dict(d.get("errnos", {})), released=d.get("released"),
+                   at=d.get("at"))
 
 
 @dataclass

@@ -37,7 +37,8 @@ class Step:
     result: str  # "ok" or an errno name
 
     def record(self) -> StepRecord:
-        return StepRecord(self.op, self.target, self.seconds, self.result)
+        return StepRecord(self.op, self.target, self.seconds, self.result,
+                          round(self.started, 6))
 
     def to_dict(self) -> dict[str, Any]:
         return self.record().to_dict()

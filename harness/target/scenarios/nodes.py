@@ -106,6 +106,7 @@ class KernelCall:
             result=self.result,
             calls=self.calls,
             errnos=dict(self.errnos),
+            at=None if self.returned is None else round(self.returned, 6),
         )
 
 

@@ -209,6 +209,8 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
         "mode": mode,
         "kinds": kinds,
         "duration": round(elapsed, 2),
+        # what it was asked for: a race a report stopped early replays with it
+        "planned_duration": duration,
         "cycles": cycles,
         "cycles_per_second": round(cycles / elapsed, 2) if elapsed else 0,
         "steps": dict(steps),
