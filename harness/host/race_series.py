@@ -9,6 +9,7 @@ per-signature rates (harness.pure.race.rates).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from harness.host.interrupts import Interrupted
 from harness.host.kernels.kernel import Kernel
 from harness.host.runner import RaceResult, run_race
 from harness.host.targets.base import Target
+from harness.pure.delays import DelayPlan
 from harness.pure.race.exposure import Exposure
 from harness.pure.race.rates import Tally
 
@@ -105,8 +107,9 @@ def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, durati
                kinds: list[str] | None = None,
                progress: Callable[[dict[str, Any]], None] | None = None,
                each: Callable[[SeriesRace], None] | None = None,
-               expected: Sequence[str] = ()) -> Series:
-    """Race `repeat` seeds one boot each; each race's report goes to out/race-NN/."""
+               expected: Sequence[str] = (), delays: DelayPlan | None = None) -> Series:
+    """Race `repeat` seeds one boot each; each race's report goes to out/race-NN/.
+    `delays` (--amplify) is reseeded with each race's seed."""
     from harness.host.report import history, results
 
     group = uuid.uuid4().hex[:12]  # the history rows of one series belong together
@@ -115,7 +118,8 @@ def run_series(target: Target, kernel: Kernel | BoardKernel, driver: str, durati
         run_dir = out / f"race-{i:02d}"
         started = time.time()
         result = run_race(target, driver, duration, seed, workers, mode, run_dir, progress,
-                          kinds=kinds)
+                          kinds=kinds,
+                          delays=dataclasses.replace(delays, seed=seed) if delays else None)
         doc = results.write_race(result, kernel, driver, run_dir, started, expected)
         history.record(doc, "race", "", run_dir, group)
         race = SeriesRace(seed, run_dir, result, results.race_exposure(result))

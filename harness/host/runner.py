@@ -8,7 +8,7 @@ every kernel report is attributed to the scenario that was running.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from harness.host.race_verdict import RaceFacts, judge
 from harness.host.targets.base import Target
 from harness.host.targets.qemu import Deadlines, GuestRun
 from harness.host.targets.run import Outcome as RunOutcome
+from harness.pure.delays import DelayPlan
 from harness.pure.errors import GuestError
 from harness.pure.kmsg.report import Finding
 from harness.pure.scenarios.attribution import BOOT, attribute, markers
@@ -264,17 +265,22 @@ class RaceResult:
 def run_race(target: Target, driver: str, duration: float, seed: int, workers: int,
              mode: str, report_dir: Path,
              progress: Callable[[dict[str, Any]], None] | None = None,
-             kinds: list[str] | None = None) -> RaceResult:
+             kinds: list[str] | None = None, delays: DelayPlan | None = None) -> RaceResult:
     """One boot of race mode (one more when something outside the guest ended
     the first and the kernel said nothing); every report after the race began
-    is its finding."""
+    is its finding, but a KCSAN report only in the profile's code (its
+    `kcsan_scope`). `delays` (--amplify) needs the delay module in the target's
+    kernel (harness.host.kernels.emulation.with_delays)."""
     from harness.pure.kmsg.report import parse_log
+    from harness.pure.profiles import get_profile
+
+    scope = get_profile(driver).kcsan_scope
 
     def live(event: dict[str, Any], run: GuestRun) -> None:
         if progress and event["event"] == "race-progress":
             # The kernel reports so far, for the live count (the race stops at the
             # first, so a count above 0 is seen only as it ends).
-            progress({**event, "reports": len(race_findings(run.console()))})
+            progress({**event, "reports": len(race_findings(run.console(), scope))})
 
     lost_before: list[str] = []
     stop: Interrupted | None = None
@@ -282,7 +288,8 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
         try:
             run = target.run(
                 [{"task": "race", "args": {"driver": driver, "duration": duration, "seed": seed,
-                                           "workers": workers, "mode": mode, "kinds": kinds}}],
+                                           "workers": workers, "mode": mode, "kinds": kinds,
+                                           "delays": delays.to_dict() if delays else None}}],
                 report_dir / f"boot-{len(lost_before) + 1:02d}",
                 Deadlines(boot=180, idle=SCENARIO_DEADLINE + 60, total=duration + 600),
                 on_event=live,
@@ -305,16 +312,21 @@ def run_race(target: Target, driver: str, duration: float, seed: int, workers: i
             stats = event["data"]
         else:
             stats = {"error": event["message"]}
-    return RaceResult(stats, race_findings(run.console()), run, lost_before, stop)
+    if delays is not None and "delays" not in stats:
+        # The guest never reported: the plan it was given is still what ran.
+        stats["delays"] = delays.to_dict()
+    return RaceResult(stats, race_findings(run.console(), scope), run, lost_before, stop)
 
 
-def race_findings(console: str) -> list[Finding]:
-    """The kernel reports in a race boot's console after the race began."""
+def race_findings(console: str, scope: Sequence[str] = ()) -> list[Finding]:
+    """The kernel reports in a race boot's console after the race began; a KCSAN
+    report only with a frame in `scope` (the profile's kcsan_scope) when given."""
     from harness.pure.kmsg.report import parse_log
+    from harness.pure.kmsg.scope import in_scope
 
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
                        if "v4l2-unplug: race begin" in line), 0)
-    return [f for f in parse_log(console) if f.line > race_start]
+    return [f for f in parse_log(console) if f.line > race_start and in_scope(f, scope)]
 
 
 def _exposure_so_far(run: GuestRun) -> dict[str, Any]:

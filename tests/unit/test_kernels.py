@@ -80,7 +80,8 @@ def test_path_flavour_checks_image_and_module_tree(tmp_path: Path) -> None:
 
 def test_unknown_flavour_and_missing_path_arguments() -> None:
     with pytest.raises(HarnessError,
-                       match="choose one of debian, debian-trixie, .*debug-sid-arm64, path"):
+                       match="choose one of debian, debian-trixie, .*debug-sid-arm64, "
+                             "kcsan, kcsan-trixie, kcsan-sid, path"):
         get_kernel("fedora")
     with pytest.raises(HarnessError, match="--kernel-image"):
         get_kernel("path")

@@ -14,6 +14,8 @@ from harness.pure.profiles import DEFAULT_DRIVER
 if TYPE_CHECKING:
     from harness.host.targets.base import BoardKernel, Target
     from harness.host.targets.qemu import QemuTarget
+    from harness.pure.delays import DelayPlan
+    from harness.pure.profiles import DriverProfile
 
 PROG = "v4l2-unplug"
 
@@ -53,7 +55,7 @@ def qemu_from_args(args: argparse.Namespace) -> tuple[QemuTarget, Kernel]:
     from harness.pure.profiles import get_profile
 
     return provision(args.kernel, get_profile(args.driver), args.patch, args.kernel_image,
-                     args.modules)
+                     args.modules, delays=bool(getattr(args, "amplify", False)))
 
 
 def report_dir(args: argparse.Namespace, what: str) -> Path:
@@ -62,6 +64,41 @@ def report_dir(args: argparse.Namespace, what: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     where = args.kernel if getattr(args, "target", "qemu") == "qemu" else "board"
     return Path("reports") / f"{stamp}-{what}-{where}"
+
+
+def add_amplify_options(g: argparse._ArgumentGroup) -> None:
+    """--amplify and what it delays, for a command that races."""
+    from harness.pure.delays import DelayPlan
+
+    plan = DelayPlan(("x",))
+    g.add_argument("--amplify", action="store_true",
+                   help="widen race windows: seeded, bounded busy-waits at the entry of the "
+                        "profile's functions through kprobes (vm/amplify; the kernel needs "
+                        "CONFIG_KPROBES)")
+    g.add_argument("--delay-at", action="append", metavar="SYMBOL",
+                   help="with --amplify: delay this function (or function+offset) instead "
+                        "of the profile's (repeatable)")
+    g.add_argument("--delay-us", default=f"{plan.min_us}-{plan.max_us}", metavar="MIN-MAX",
+                   help=f"with --amplify: each delay's range in microseconds "
+                        f"(default {plan.min_us}-{plan.max_us})")
+    g.add_argument("--delay-permille", type=int, default=plan.permille, metavar="N",
+                   help=f"with --amplify: calls delayed per thousand (default {plan.permille})")
+
+
+def delay_plan(args: argparse.Namespace, profile: DriverProfile) -> DelayPlan | None:
+    """The delays --amplify asks for (seeded with --seed), None without it."""
+    from harness.pure.delays import DelayPlan, parse_range
+    from harness.pure.errors import HarnessError
+
+    if not getattr(args, "amplify", False):
+        if getattr(args, "delay_at", None):
+            raise HarnessError("--delay-at chooses what --amplify delays: add --amplify")
+        return None
+    if not getattr(args, "race", True):
+        raise HarnessError("--amplify widens a race's windows: add --race")
+    low, high = parse_range(args.delay_us)
+    symbols = tuple(args.delay_at or (p.symbol for p in profile.delays))
+    return DelayPlan(symbols, low, high, args.delay_permille, args.seed)
 
 
 def add_target_options(p: argparse.ArgumentParser) -> None:
@@ -95,6 +132,9 @@ def target_from_args(args: argparse.Namespace) -> tuple[Target, Kernel | BoardKe
             raise HarnessError("--console and --power-cycle are for boards (--target ssh://... "
                                "or serial:...)")
         return qemu_from_args(args)
+    if getattr(args, "amplify", False):
+        raise HarnessError("--amplify builds its delay module into a QEMU guest's kernel; on a "
+                           "board, race without it")
     if args.patch or args.kernel_image or args.modules:
         raise HarnessError("--patch, --kernel-image and --modules build or boot a kernel in "
                            "QEMU; a board runs its own kernel (install the driver there)")

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from harness.host.commands import report_dir, target_from_args
+from harness.host.commands import delay_plan, report_dir, target_from_args
 
 
 def repeat(args: argparse.Namespace, profile: Any) -> int:
@@ -18,6 +18,7 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
     from harness.host.race_series import SeriesRace, run_series, seeds
     from harness.host.report import html, results
 
+    delays = delay_plan(args, profile)
     target, kernel = target_from_args(args)
     out = report_dir(args, "race")
     chosen = seeds(args.seed, args.repeat)
@@ -45,7 +46,7 @@ def repeat(args: argparse.Namespace, profile: Any) -> int:
         series = run_series(target, kernel, profile.name, args.duration, args.seed,
                             args.repeat, args.workers, args.race_mode, out,
                             kinds=args.race_nodes, progress=progress, each=each,
-                            expected=args.signature or ())
+                            expected=args.signature or (), delays=delays)
     finally:
         for bar in bars:
             bar.close()

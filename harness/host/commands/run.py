@@ -9,9 +9,11 @@ from pathlib import Path
 
 from harness.host.commands import (
     PROG,
+    add_amplify_options,
     add_driver_option,
     add_kernel_options,
     add_target_options,
+    delay_plan,
     report_dir,
     target_from_args,
 )
@@ -29,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.pure.scenarios.matrix import build_matrix, select
 
     profile = get_profile(args.driver)
+    delay_plan(args, profile)  # a bad --amplify is an error before any boot
     if args.race and args.repeat > 1:
         from harness.host.commands.race_repeat import repeat
 
@@ -69,16 +72,21 @@ def _race(args: argparse.Namespace, profile) -> int:
     from harness.host.report import history, results
     from harness.host.runner import run_race
 
+    delays = delay_plan(args, profile)
     target, kernel = target_from_args(args)
     out = report_dir(args, "race")
     print(f"race on {profile.name}, {kernel.describe()}: {args.workers} workers, "
           f"{args.race_mode} cycles, {args.duration:.0f} s, seed {args.seed}; report: {out}",
           file=sys.stderr)
+    if delays is not None:
+        print(f"delays at {', '.join(delays.symbols)}: {delays.min_us}-{delays.max_us} us, "
+              f"{delays.permille}/1000 of calls", file=sys.stderr)
 
     started = time.time()
     with RaceProgress(args.duration, f"race seed {args.seed}") as bar:
         result = run_race(target, profile.name, args.duration, args.seed, args.workers,
-                          args.race_mode, out, bar.update, kinds=args.race_nodes)
+                          args.race_mode, out, bar.update, kinds=args.race_nodes,
+                          delays=delays)
     s = result.stats
     expected = args.signature or ()
     doc = results.write_race(result, kernel, profile.name, out, started, expected)
@@ -94,6 +102,9 @@ def _race(args: argparse.Namespace, profile) -> int:
         for w in s["workers"]:
             print(f"  worker {w['worker']}: {w['iterations']} iterations ({w['per_second']}/s)"
                   f"{'  ' + w['ended'] if w.get('ended') else ''}")
+        for point in (s.get("delays") or {}).get("points", []):
+            print(f"  delay at {point['symbol']}: {point['delays']} of {point['calls']} calls, "
+                  f"{point['delayed_us'] / 1e6:.1f} s in all")
         if s.get("stuck_disruption"):
             print(f"  disruption stuck: {s['stuck_disruption']}")
         if s.get("first_report"):
@@ -129,4 +140,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     race.add_argument("--signature", action="append", metavar="SIG",
                       help="give this signature's rate even when no race saw it: its upper "
                            "bound (repeatable; e.g. BUG:null-ptr-deref:media_device_get_info)")
+    add_amplify_options(race)
     p.set_defaults(func=run)

@@ -23,6 +23,7 @@ from harness.host.kernels.outoftree import with_module
 from harness.host.kernels.series import touched_files
 from harness.host.kernels.source import source_tree
 from harness.pure.arch import Arch, get_arch
+from harness.pure.delays import MODULE as DELAY_MODULE_NAME
 from harness.pure.errors import KernelError
 from harness.pure.profiles import DriverProfile, OutOfTreeModule
 
@@ -147,6 +148,34 @@ def for_profile(kernel: Kernel, profile: DriverProfile, patches: Sequence[Path] 
             flavour=kernel.flavour, make_vars=cross, cross_compile=cross_compile(kernel),
         )
     return kernel
+
+
+# vm/amplify: the test-only module `run --race --amplify` delays kernel functions with.
+DELAY_MODULE = OutOfTreeModule(DELAY_MODULE_NAME, "vm/amplify", project=True)
+
+
+def config_value(kernel: Kernel, option: str) -> str | None:
+    """`option`'s value in the configuration `kernel` was built with (its build
+    tree's .config), None when it is not set or there is no build tree."""
+    if kernel.kbuild is None or not (kernel.kbuild / ".config").is_file():
+        return None
+    text = (kernel.kbuild / ".config").read_text(errors="replace")
+    m = re.search(rf"^{option}=(.*)$", text, re.M)
+    return m.group(1) if m else None
+
+
+def with_delays(kernel: Kernel) -> Kernel:
+    """`kernel` with the delay module (vm/amplify) in `updates/`."""
+    if kernel.kbuild is None:
+        raise KernelError(f"{kernel.describe()} has no build tree to build the delay module "
+                          f"of --amplify against: use a debian or debug flavour")
+    if config_value(kernel, "CONFIG_KPROBES") != "y":
+        raise KernelError(f"{kernel.flavour} {kernel.release} is built without CONFIG_KPROBES, "
+                          f"which --amplify's delays need: rebuild it with CONFIG_KPROBES=y "
+                          f"(vm/debug.config has it)")
+    return with_module(kernel, kbuild=kernel.kbuild, tree=PROJECT_ROOT, module=DELAY_MODULE,
+                       flavour=kernel.flavour, make_vars=make_vars(kernel),
+                       cross_compile=cross_compile(kernel))
 
 
 def device_tree_fragment(profile: DriverProfile) -> Path | None:

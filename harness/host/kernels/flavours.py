@@ -29,6 +29,8 @@ class Kind:
     # The Debian version the suite carries today, and whether it is in the cache.
     version: Callable[[Suite, Arch], str]
     cached: Callable[[Suite, Arch], bool]
+    # Guest architectures it is built for.
+    arches: tuple[str, ...] = ("x86_64", "aarch64")
 
 
 KINDS = (
@@ -36,6 +38,9 @@ KINDS = (
          debian.provide, debian.version, debian.cached),
     Kind("debug", "linux-source of Debian {suite} built for {arch} with KASAN, lockdep, "
          "list/object debugging, LKDTM", debug.provide, debug.version, debug.cached),
+    Kind("kcsan", "the debug kernel of Debian {suite} for {arch} with KCSAN (strict, "
+         "watching every 100th access) in place of KASAN", debug.provide_kcsan,
+         debug.version, debug.cached_kcsan, arches=("x86_64",)),
 )
 
 # Guest architectures, and what a flavour for each is called after its suite.
@@ -71,6 +76,8 @@ def _table() -> dict[str, Flavour]:
     table = {}
     for kind in KINDS:
         for arch_name, arch_suffix in ARCH_SUFFIXES:
+            if arch_name not in kind.arches:
+                continue
             arch = get_arch(arch_name)
             for suite in SUITES:
                 name = f"{kind.name}{suite.suffix}{arch_suffix}"

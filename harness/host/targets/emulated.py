@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.host.kernels.emulation import device_tree_fragment, for_profile
+from harness.host.kernels.emulation import device_tree_fragment, for_profile, with_delays
 from harness.host.kernels.flavours import get_kernel
 from harness.host.kernels.kernel import Kernel
 from harness.host.targets.devicetree import device_tree
@@ -26,12 +26,15 @@ def provision_kernel(
     patches: Sequence[Path] = (),
     image: Path | None = None,
     modules: Path | None = None,
+    delays: bool = False,
 ) -> Kernel:
     """The kernel that runs `profile`: `kernel` (a Kernel, or a flavour's name with
-    `image` and `modules` for the path flavour) with the profile's modules."""
+    `image` and `modules` for the path flavour) with the profile's modules, and
+    with the delay module of --amplify when `delays`."""
     if isinstance(kernel, str):
         kernel = get_kernel(kernel, image, modules)
-    return for_profile(kernel, profile, patches)
+    kernel = for_profile(kernel, profile, patches)
+    return with_delays(kernel) if delays else kernel
 
 
 def target_for(kernel: Kernel, profile: DriverProfile) -> QemuTarget:
@@ -50,7 +53,8 @@ def provision(
     patches: Sequence[Path] = (),
     image: Path | None = None,
     modules: Path | None = None,
+    delays: bool = False,
 ) -> tuple[QemuTarget, Kernel]:
     """The target that runs `profile`'s scenarios, and the kernel it boots."""
-    kernel = provision_kernel(kernel, profile, patches, image, modules)
+    kernel = provision_kernel(kernel, profile, patches, image, modules, delays)
     return target_for(kernel, profile), kernel

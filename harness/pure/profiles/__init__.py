@@ -17,6 +17,7 @@ import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.pure.delays import DelayPoint
 from harness.pure.errors import HarnessError
 from harness.pure.scenarios.model import M2M_STAGES, Disruption, Drain, Queue, Stage
 
@@ -190,6 +191,12 @@ class DriverProfile:
     # Parameters the driver's module is loaded with ("n_devs=1"): what instance
     # it makes, every time it is loaded (a reload after rmmod included).
     module_options: tuple[str, ...] = ()
+    # Where `run --race --amplify` delays the kernel (harness.pure.delays): the
+    # functions between a check user space's call made and the use that follows.
+    delays: tuple[DelayPoint, ...] = ()
+    # Function-name prefixes of the code under test: a KCSAN report counts in a
+    # race only with a frame among them (harness.pure.kmsg.scope). Empty: all count.
+    kcsan_scope: tuple[str, ...] = ()
 
     @property
     def held_entities(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from harness.pure.profiles import (
     CapturePath,
+    DelayPoint,
     DriverProfile,
     LinkSetting,
     OutOfTreeModule,
@@ -76,5 +77,24 @@ VIMC = DriverProfile(
     # kernel builds vimc=m itself and gets it rebuilt only with --patch.
     out_of_tree=(
         OutOfTreeModule("vimc", "drivers/media/test-drivers/vimc", config="CONFIG_VIDEO_VIMC"),
+    ),
+    # The NULL dereferences the races find: __media_ioctl() checks the node is
+    # registered, then media_device_get_info() reads dev->dev->driver->name,
+    # which the unbind clears in between; v4l2_open() checks the subdev node,
+    # then subdev_open() reads mdev->dev->driver->owner. A delay at the entry
+    # holds the user side inside that window while the unbind runs.
+    # media_device_unregister_entity(): v4l2_device_release() on the last
+    # close unregisters entities of a media device the unbind is tearing down.
+    # The media core, V4L2, videobuf2 and the driver: data races elsewhere
+    # (core mm, the scheduler) are not this profile's.
+    kcsan_scope=("media_", "__media_", "v4l2_", "__v4l2_", "video_", "__video_", "vb2_",
+                 "__vb2_", "subdev_", "vimc_"),
+    delays=(
+        DelayPoint("media_device_get_info",
+                   "after __media_ioctl()'s registered check, before dev->dev->driver->name"),
+        DelayPoint("subdev_open",
+                   "after v4l2_open()'s registered check, before mdev->dev->driver->owner"),
+        DelayPoint("media_device_unregister_entity",
+                   "a last close's entity removal against the unbind's media_device_cleanup()"),
     ),
 )

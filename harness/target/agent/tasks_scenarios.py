@@ -52,9 +52,13 @@ def scenarios(channel: EventChannel, driver: str, scenarios: list[dict[str, Any]
 
 @task
 def race(channel: EventChannel, driver: str, duration: float, seed: int, workers: int = 3,
-         mode: str = "unbind", kinds: list[str] | None = None) -> dict:
-    """Race mode (see harness.target.scenarios.race)."""
+         mode: str = "unbind", kinds: list[str] | None = None,
+         delays: dict | None = None) -> dict:
+    """Race mode (see harness.target.scenarios.race); `delays` is a DelayPlan's dict."""
+    from harness.pure.delays import DelayPlan
     from harness.target.scenarios.race import race as run_race
 
+    plan = DelayPlan.from_dict(delays) if delays else None
     return run_race(get_profile(driver), duration, seed, workers, mode,
-                    progress=lambda p: channel.emit("race-progress", **p), kinds=kinds)
+                    progress=lambda p: channel.emit("race-progress", **p), kinds=kinds,
+                    delays=plan)

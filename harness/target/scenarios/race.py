@@ -20,8 +20,12 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+from harness.pure.delays import MODULE as DELAY_MODULE
+from harness.pure.delays import DelayPlan, parse_stats
+from harness.pure.kmsg.classify import PREFILTER
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.contracts import DISRUPTION_BOUND
 from harness.target.device.modules import load_driver, modprobe
@@ -30,6 +34,13 @@ from harness.target.scenarios.executor import kmsg_marker
 from harness.target.scenarios.kernel_log import KmsgWatch
 from harness.target.uapi import media, subdev
 from harness.target.uapi import videodev2 as v4l2
+
+DELAY_STATS = "/sys/kernel/debug/unplug-delay/stats"
+
+# The kernel lines that end a race: every report's first line but a data race's.
+# KCSAN leaves the kernel as it was, so the race goes on, and the host counts
+# the reports in the profile's code from the console (harness.pure.kmsg.scope).
+STOPS_RACE = re.compile(rf"^(?!.*BUG: KCSAN: )(?:{PREFILTER.pattern})")
 
 NODE_GLOBS = {"video": "/dev/video*", "media": "/dev/media*", "subdev": "/dev/v4l-subdev*"}
 
@@ -120,19 +131,21 @@ def worker(index: int, seed: int, kinds: list[str], stop_at: float, stop: Any,
 def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
          mode: str = "unbind", report_pattern: re.Pattern[str] | None = None,
          progress: Callable[[dict[str, Any]], None] | None = None,
-         kinds: list[str] | None = None) -> dict[str, Any]:
+         kinds: list[str] | None = None, delays: DelayPlan | None = None) -> dict[str, Any]:
     """`kinds` limits the workers to some node kinds (default: all), e.g. to look
-    past a known bug that one kind hits at once."""
-    from harness.pure.kmsg.classify import PREFILTER
-
+    past a known bug that one kind hits at once. `delays` loads the delay module
+    (vm/amplify) once the driver is up, so its kprobes find the driver's
+    modules loaded, and it stays for the whole race."""
     load_driver(profile)
+    if delays is not None:
+        modprobe(DELAY_MODULE, *delays.module_args())
     devices = profile.bound_devices()
     kinds = kinds or list(NODE_GLOBS)
     ctx = mp.get_context("fork")
     stop = ctx.Event()
     out = ctx.Queue()
     counters = [ctx.Value("q", 0, lock=False) for _ in range(workers)]
-    watch = KmsgWatch(report_pattern or PREFILTER)
+    watch = KmsgWatch(report_pattern or STOPS_RACE)
     watch.start()
     kmsg_marker(f"race begin seed={seed} workers={workers} mode={mode}")
     start = time.monotonic()
@@ -190,6 +203,7 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
         # which disruption cycle was under way when the kernel spoke
         first["cycle"] = sum(1 for t in cycle_starts if t <= _kernel_to_mono(first))
     _restore(profile, devices)
+    delayed = _delay_stats(delays) if delays is not None else None
     return {
         "seed": seed,
         "mode": mode,
@@ -211,7 +225,26 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
         # When each cycle began, in seconds after the race began: the host
         # places every report in its cycle (harness.pure.race.exposure).
         "cycle_starts": [round(t - start, 3) for t in cycle_starts],
+        # The delays the race ran under, and how often each point fired.
+        "delays": delayed,
     }
+
+
+def _delay_stats(plan: DelayPlan) -> dict[str, Any]:
+    """The plan and what the delay module counted at each point; the module is
+    removed afterwards, so the driver's modules can go again."""
+    try:
+        points = parse_stats(Path(DELAY_STATS).read_text())
+    except OSError as e:
+        points = []
+        error = f"stats unreadable: {e.strerror}"
+    else:
+        error = ""
+    try:
+        modprobe("-r", DELAY_MODULE)
+    except Exception:
+        pass  # the host reboots before anything else runs
+    return {**plan.to_dict(), "points": points, **({"error": error} if error else {})}
 
 
 def _kernel_to_mono(first: dict[str, Any]) -> float:
