@@ -160,8 +160,12 @@ class Decision:
                 (("baseline", self.base), ("patched ", self.head))]
         rows.append(self.reason)
         if self.by_measure:
-            rows.append(f"P (fell, fell {u.fix_factor:g}-fold, rose) " + "; ".join(
-                f"per {m}: " + ", ".join(f"{t[k]:.3g}" for k in ("fell", "fell_by_factor", "rose"))
+            # A unit whose fix is any fall (runs) has no second test to show.
+            tests = (("fell", "fell"), ("fell_by_factor", f"fell {u.fix_factor:g}-fold"),
+                     ("rose", "rose"))
+            shown = [t for t in tests if u.fix_factor != 1 or t[0] != "fell_by_factor"]
+            rows.append(f"P ({', '.join(label for _, label in shown)}) " + "; ".join(
+                f"per {m}: " + ", ".join(f"{t[k]:.3g}" for k, _ in shown)
                 for m, t in self.by_measure.items()))
         rows += [f"remains: {r}" for r in self.remains]
         if self.needed:
