@@ -21,6 +21,7 @@ from harness.host.targets.run import Outcome as RunOutcome
 from harness.pure.delays import DelayPlan
 from harness.pure.errors import GuestError
 from harness.pure.kmsg.report import Finding
+from harness.pure.markers import RACE_BEGIN
 from harness.pure.scenarios.attribution import BOOT, attribute, markers
 from harness.pure.scenarios.contracts import ContractResult
 from harness.pure.scenarios.model import Scenario
@@ -325,7 +326,7 @@ def race_findings(console: str, scope: Sequence[str] = ()) -> list[Finding]:
     from harness.pure.kmsg.scope import in_scope
 
     race_start = next((i for i, line in enumerate(console.splitlines(), 1)
-                       if "v4l2-unplug: race begin" in line), 0)
+                       if RACE_BEGIN in line), 0)
     return [f for f in parse_log(console) if f.line > race_start and in_scope(f, scope)]
 
 

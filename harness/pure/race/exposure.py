@@ -18,10 +18,10 @@ from typing import Any
 
 from harness.pure.kmsg.lines import parse_line
 from harness.pure.kmsg.report import Finding
+from harness.pure.markers import RACE_BEGIN
 
-# What the agent writes to /dev/kmsg as the workers start
-# (harness.target.scenarios.race.race()).
-BEGIN_MARKER = "v4l2-unplug: race begin"
+# What the agent writes to /dev/kmsg as the workers start.
+BEGIN_MARKER = RACE_BEGIN
 
 
 @dataclass(frozen=True)

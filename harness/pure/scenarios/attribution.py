@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from harness.pure.kmsg.report import Finding, parse_log
+from harness.pure.markers import SCENARIO_RE
 
-_MARKER_RE = re.compile(r"v4l2-unplug: scenario (?P<name>\S+) (?P<step>begin|disrupt|end)\b")
 _TIME_RE = re.compile(r"^\[\s*(?P<t>\d+\.\d+)\]")
 
 BOOT = "(boot)"
@@ -30,7 +30,7 @@ class Marker:
 def markers(console: str) -> list[Marker]:
     out = []
     for number, text in enumerate(console.splitlines(), start=1):
-        m = _MARKER_RE.search(text)
+        m = SCENARIO_RE.search(text)
         if m:
             t = _TIME_RE.match(text)
             out.append(Marker(number, m["name"], m["step"], float(t["t"]) if t else None))

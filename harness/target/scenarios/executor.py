@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+from harness.pure import markers
 from harness.pure.profiles import DriverProfile
 from harness.pure.scenarios.contracts import (
     BLOCKED_CALL_BOUND,
@@ -57,7 +58,7 @@ def kmsg_marker(text: str) -> None:
     """A line in the kernel log, so the host can tell which scenario a report belongs to."""
     try:
         with open("/dev/kmsg", "w") as f:
-            f.write(f"v4l2-unplug: {text}\n")
+            f.write(markers.line(text))
     except OSError:
         pass
 
@@ -103,12 +104,12 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
     graphs = ensure_ready(profile, devices, targets)
     baseline = graphs.node_set()
     taint_before = taint()
-    kmsg_marker(f"scenario {scenario.name} begin")
+    kmsg_marker(markers.scenario(scenario.name, "begin"))
     held = [HeldNode(h, graphs, profile) for h in scenario.holds]
     for node in held:
         node.setup()
 
-    kmsg_marker(f"scenario {scenario.name} disrupt")
+    kmsg_marker(markers.scenario(scenario.name, "disrupt"))
     t0 = time.monotonic()
     steps, vanished = _disrupt(scenario, profile, devices, targets,
                                {n.label: n.path for n in held})
@@ -133,7 +134,7 @@ def execute(scenario: Scenario, profile: DriverProfile, devices: list[str],
     ev.recovery = _recover(profile, devices, baseline, scenario, targets)
     results = judge(ev)
 
-    kmsg_marker(f"scenario {scenario.name} end")
+    kmsg_marker(markers.scenario(scenario.name, "end"))
     return ScenarioRecord(
         name=scenario.name, status=Status.DONE, contracts=results,
         steps=ev.steps + ([ev.rmmod_after_close] if ev.rmmod_after_close else []),

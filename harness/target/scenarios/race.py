@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.pure import markers
 from harness.pure.delays import MODULE as DELAY_MODULE
 from harness.pure.delays import DelayPlan, parse_stats
 from harness.pure.kmsg.classify import PREFILTER
@@ -147,7 +148,7 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
     counters = [ctx.Value("q", 0, lock=False) for _ in range(workers)]
     watch = KmsgWatch(report_pattern or STOPS_RACE)
     watch.start()
-    kmsg_marker(f"race begin seed={seed} workers={workers} mode={mode}")
+    kmsg_marker(markers.race_begin(seed, workers, mode))
     start = time.monotonic()
     stop_at = start + duration
     procs = [ctx.Process(target=worker, args=(i, seed, kinds, stop_at, stop, counters[i], out),
@@ -197,7 +198,7 @@ def race(profile: DriverProfile, duration: float, seed: int, workers: int = 3,
             how = "stuck" if p.is_alive() else f"died (exit {p.exitcode})"
             results.append({"worker": i, "iterations": counters[i].value, "results": {},
                             "ended": how})
-    kmsg_marker(f"race end cycles={cycles}")
+    kmsg_marker(markers.race_end(cycles))
     first = watch.first
     if first is not None:
         # which disruption cycle was under way when the kernel spoke
