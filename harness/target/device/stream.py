@@ -176,6 +176,11 @@ class StreamResult:
             self.errors.append(message)
         return self
 
+    def stopped_by(self, devnode: str, e: OSError) -> None:
+        """The stream ended on a failed call: its errno, and the failure."""
+        self.stop_errno = errno.errorcode.get(e.errno or 0, str(e.errno))
+        self.fail(f"{devnode}: {e.strerror or e}")
+
     def take(self, checker: FrameChecker, seconds: float) -> None:
         self.frames = checker.frames
         self.seconds = round(seconds, 3)
@@ -330,8 +335,7 @@ def stream_node(
             finally:
                 result.take(checker, time.monotonic() - start)
     except OSError as e:
-        result.stop_errno = errno.errorcode.get(e.errno or 0, str(e.errno))
-        result.fail(f"{devnode}: {e.strerror or e}")
+        result.stopped_by(devnode, e)
     return result
 
 
@@ -453,8 +457,7 @@ def stream_m2m(devnode: str, frames: int, node: str = "", buffers: int = 4,
             finally:
                 result.take(checker, time.monotonic() - start)
     except OSError as e:
-        result.stop_errno = errno.errorcode.get(e.errno or 0, str(e.errno))
-        result.fail(f"{devnode}: {e.strerror or e}")
+        result.stopped_by(devnode, e)
     return result
 
 
